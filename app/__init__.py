@@ -1,0 +1,1 @@
+"""walkout app package (see design.md)."""

@@ -1,0 +1,177 @@
+"""The `walkout` command line.
+
+Every user-input error ends as one line on stderr and exit status 2; nothing
+the user gave us produces a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from app.progress import ProgressBar
+from data.errors import InputError
+
+
+def _knob_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("random scenario knobs")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--store", default="corner-store", help="preset name or store directory (default corner-store)")
+    g.add_argument("--duration", type=float, default=60.0, help="seconds (default 60)")
+    g.add_argument("--people", type=int, default=6, help="shoppers (default 6)")
+    g.add_argument("--parties", type=int, default=1, help="groups of 2-3 shoppers on one scan (default 1)")
+    g.add_argument("--associates", type=int, default=0, help="staff who restock (default 0)")
+    g.add_argument("--crowding", type=float, default=0.5, help="0 spread out .. 1 everyone at once (default 0.5)")
+    g.add_argument("--items", type=int, nargs=2, default=(1, 4), metavar=("MIN", "MAX"),
+                   help="takes per shopper (default 1 4)")
+    g.add_argument("--simultaneous", type=float, default=0.1, help="share of shoppers reaching at once (0.1)")
+    g.add_argument("--lookalike", type=float, default=0.25, help="share of picks among look-alikes (0.25)")
+    g.add_argument("--putback", type=float, default=0.1, help="share of shoppers putting one back (0.1)")
+    g.add_argument("--misplaced", type=float, default=0.1, help="share of shoppers misplacing one (0.1)")
+    g.add_argument("--handovers", type=int, default=0, help="hand-overs between shoppers (0)")
+    g.add_argument("--touches", type=float, default=0.15, help="share of shoppers touching a bin (0.15)")
+    g.add_argument("--faults", type=int, default=0, help="hardware faults (0)")
+    g.add_argument("--width", type=int, default=640)
+    g.add_argument("--height", type=int, default=480)
+    g.add_argument("--fps", type=float, default=15.0)
+    g.add_argument("--no-depth", action="store_true", help="colour video only")
+
+
+def _knobs(a: argparse.Namespace):
+    from data.random_scenario import Knobs
+
+    for name in ("crowding", "simultaneous", "lookalike", "putback", "misplaced", "touches"):
+        v = getattr(a, name)
+        if not 0.0 <= v <= 1.0:
+            raise InputError(f"--{name}: must be between 0 and 1, got {v}")
+    for name in ("people", "parties", "associates", "handovers", "faults"):
+        if getattr(a, name) < 0:
+            raise InputError(f"--{name}: must be >= 0, got {getattr(a, name)}")
+    if a.duration <= 0:
+        raise InputError(f"--duration: must be > 0, got {a.duration}")
+    if a.items[0] < 0 or a.items[1] < a.items[0]:
+        raise InputError(f"--items: MIN must be >= 0 and MAX >= MIN, got {a.items}")
+    store = a.store
+    if store.startswith(("./", "../", "/")):
+        store = str(Path(store).resolve())
+    return Knobs(seed=a.seed, store=store, duration_s=a.duration, people=a.people, parties=a.parties,
+                 associates=a.associates, crowding=a.crowding, items=tuple(a.items), simultaneous=a.simultaneous,
+                 lookalike=a.lookalike, putback=a.putback, misplaced=a.misplaced, handovers=a.handovers,
+                 touches=a.touches, faults=a.faults, camera_width=a.width, camera_height=a.height, fps=a.fps,
+                 depth=not a.no_depth)
+
+
+def random_from_args(a: argparse.Namespace):
+    """A checked random scenario from the knob flags."""
+    from data.camera_placement import auto_cameras
+    from data.store_source import load_store
+    from data.random_scenario import random_scenario
+
+    k = _knobs(a)
+    store, catalog = load_store(k.store)
+    from data.scenario import AutoCameras
+
+    cams = auto_cameras(store, AutoCameras(width=k.camera_width, height=k.camera_height, fps=k.fps, depth=k.depth))
+    return random_scenario(k, store, catalog, [c.id for c in cams])
+
+
+def cmd_scenario(a: argparse.Namespace) -> int:
+    if not a.random:
+        raise InputError("scenario: only --random is supported: `walkout scenario --random [knobs] > s.yaml`")
+    sc = random_from_args(a)
+    text = yaml.safe_dump(sc.to_json(), sort_keys=False, default_flow_style=None, width=120)
+    if a.output:
+        Path(a.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_simulate(a: argparse.Namespace) -> int:
+    from data.scenario import read_scenario
+    from data.simulate import simulate
+
+    if a.random:
+        if a.out is not None:
+            raise InputError("simulate --random takes only OUT: `walkout simulate --random [knobs] OUT`")
+        out = Path(a.scenario)
+        sc = random_from_args(a)
+    else:
+        if a.out is None:
+            raise InputError("simulate: expected SCENARIO OUT (or --random OUT)")
+        sc = read_scenario(Path(a.scenario))
+        out = Path(a.out)
+    bar = ProgressBar(enabled=not a.quiet)
+    simulate(sc, out, overwrite=a.overwrite, workers=a.workers, progress=bar.update)
+    bar.close()
+    print(f"wrote {out} ({len(sc.people)} people, {sc.duration_s:g} s)")
+    return 0
+
+
+def cmd_validate(a: argparse.Namespace) -> int:
+    from data.recording import validate_recording
+
+    problems = validate_recording(Path(a.rec), max_frames=a.frames)
+    for p in problems:
+        print(p)
+    print(f"{len(problems)} problems" if problems else "conforms to walkout-recording/1")
+    return 1 if problems else 0
+
+
+def cmd_pictures(a: argparse.Namespace) -> int:
+    from app.pictures import contact_sheet, load_cell_plot
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    contact_sheet(Path(a.rec), a.t, out / "contact_sheet.png")
+    load_cell_plot(Path(a.rec), out / "load_cells.png")
+    print(f"wrote {out / 'contact_sheet.png'} and {out / 'load_cells.png'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="walkout", description="Checkout-free store: synthetic store, engine, review.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("scenario", help="write a random scenario (YAML) to stdout")
+    s.add_argument("--random", action="store_true", required=True)
+    s.add_argument("-o", "--output", help="write to this file instead of stdout")
+    _knob_args(s)
+    s.set_defaults(func=cmd_scenario)
+    s = sub.add_parser("simulate", help="simulate a scenario into a recording")
+    s.add_argument("scenario", help="scenario file (YAML or JSON); with --random, the output directory")
+    s.add_argument("out", nargs="?", help="output recording directory")
+    s.add_argument("--random", action="store_true", help="simulate a random scenario built from the knobs")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing non-empty OUT")
+    s.add_argument("--workers", type=int, default=2, help="camera render processes (default 2)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _knob_args(s)
+    s.set_defaults(func=cmd_simulate)
+    s = sub.add_parser("validate", help="check a recording against spec/recording.md")
+    s.add_argument("rec")
+    s.add_argument("--frames", type=int, default=0, help="decode at most this many frames per video (0: all)")
+    s.set_defaults(func=cmd_validate)
+    s = sub.add_parser("pictures", help="contact sheet of all cameras and a load-cell plot of a recording")
+    s.add_argument("rec")
+    s.add_argument("out")
+    s.add_argument("--t", type=float, default=None, help="moment for the contact sheet (default: busiest)")
+    s.set_defaults(func=cmd_pictures)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        return a.func(a)
+    except InputError as e:
+        print(f"walkout {a.cmd}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"walkout {a.cmd}: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

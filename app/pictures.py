@@ -1,0 +1,125 @@
+"""Pictures of a recording for people: all cameras at one moment, and the load cells over time.
+
+The contact sheet decodes each camera's frame nearest the chosen time (cameras
+are synchronised by time, not frame index) and draws the truth skeletons over
+it when the recording has them, so a glance shows that pixels and truth agree.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from data.recording import open_recording
+from data.world import LIMBS
+
+
+def frame_at(path: Path, t: float) -> tuple[float, np.ndarray] | None:
+    """(time, RGB frame) of the frame nearest t, or None when the stream has none near."""
+    best = None
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        c.seek(max(int((t - 1.0) / s.time_base), 0), stream=s, backward=True)
+        for f in c.decode(s):
+            if f.time is None:
+                continue
+            d = abs(f.time - t)
+            if best is None or d < best[0]:
+                best = (d, f.time, f.to_ndarray(format="rgb24"))
+            if f.time > t + 0.5:
+                break
+    return None if best is None else (best[1], best[2])
+
+
+def busiest_time(rec_root: Path) -> float:
+    z = np.load(rec_root / "truth" / "poses.npz")
+    present = np.isfinite(z["joints"][:, :, 0, 0]).sum(1)
+    return float(z["t"][int(np.argmax(present))])
+
+
+def contact_sheet(rec_root: Path, t: float | None, out: Path, cols: int = 3, tile_w: int = 480) -> float:
+    rec = open_recording(rec_root)
+    truth = None
+    if rec.has_truth and (rec_root / "truth" / "poses.npz").exists():
+        truth = np.load(rec_root / "truth" / "poses.npz")
+        if t is None:
+            t = busiest_time(rec_root)
+    t = rec.duration_s / 2 if t is None else t
+    tiles = []
+    for cam in rec.cameras:
+        got = frame_at(rec.video_path(cam), t) if cam.video else None
+        if got is None:
+            img = np.zeros((cam.height, cam.width, 3), np.uint8)
+            label = f"{cam.id}: no frame at {t:.2f} s"
+        else:
+            ft, img = got
+            img = np.ascontiguousarray(img)
+            label = f"{cam.id}  t={ft:.3f} s"
+            if truth is not None:
+                k = int(np.argmin(np.abs(truth["t"] - ft)))
+                for j in truth["joints"][k]:
+                    if not np.isfinite(j).all():
+                        continue
+                    uv = cam.project(j)
+                    for a, b in LIMBS:
+                        if np.isfinite(uv[[a, b]]).all():
+                            cv2.line(img, tuple(np.round(uv[a]).astype(int)), tuple(np.round(uv[b]).astype(int)),
+                                     (255, 255, 255), 1, cv2.LINE_AA)
+        scale = tile_w / img.shape[1]
+        img = cv2.resize(img, (tile_w, int(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        cv2.rectangle(img, (0, 0), (tile_w, 22), (0, 0, 0), -1)
+        cv2.putText(img, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(img)
+    h = max(x.shape[0] for x in tiles)
+    tiles = [np.pad(x, ((0, h - x.shape[0]), (0, 0), (0, 0))) for x in tiles]
+    while len(tiles) % cols:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)]
+    sheet = np.vstack(rows)
+    cv2.imwrite(str(out), sheet[:, :, ::-1])
+    return t
+
+
+def load_cell_plot(rec_root: Path, out: Path, max_cells: int = 4, width: int = 1400) -> None:
+    """The busiest load cells over the recording, truth events marked (pyqtgraph, rendered offscreen)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import pyqtgraph as pg
+    import pyqtgraph.exporters
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    rec = open_recording(rec_root)
+    series = rec.weights()
+    events = rec.truth_events()
+    sensor_of = {b.id: b.sensor for b in rec.store.bins}
+    count: dict[str, int] = {}
+    for e in events:
+        if e.get("bin") in sensor_of:
+            count[sensor_of[e["bin"]]] = count.get(sensor_of[e["bin"]], 0) + 1
+    cells = sorted(series, key=lambda s: -count.get(s, 0))[:max_cells]
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    win = pg.GraphicsLayoutWidget()
+    win.resize(width, 220 * len(cells))
+    colours = {"take": (200, 30, 30), "put": (30, 120, 200), "restock": (30, 160, 60)}
+    for i, sid in enumerate(cells):
+        t, g = series[sid]
+        p = win.addPlot(row=i, col=0)
+        p.setLabel("left", f"{sid} (g)")
+        p.plot(t, g, pen=pg.mkPen((60, 60, 60), width=1))
+        p.showGrid(x=True, y=True, alpha=0.3)
+        for e in events:
+            if sensor_of.get(e.get("bin")) == sid:
+                c = colours.get(e["kind"], (120, 120, 120))
+                p.addItem(pg.InfiniteLine(e["t"], pen=pg.mkPen(c, width=1, style=2)))
+                txt = pg.TextItem(f"{e['kind']} {e['sku']}", color=c, anchor=(0, 1))
+                txt.setPos(e["t"], float(np.max(g)))
+                p.addItem(txt)
+        if i == len(cells) - 1:
+            p.setLabel("bottom", "time (s)")
+    app.processEvents()
+    ex = pyqtgraph.exporters.ImageExporter(win.scene())
+    ex.parameters()["width"] = width
+    ex.export(str(out))

@@ -1,0 +1,1 @@
+"""walkout engine package (see design.md)."""

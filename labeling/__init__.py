@@ -1,0 +1,1 @@
+"""walkout labeling package (see design.md)."""

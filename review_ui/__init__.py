@@ -1,0 +1,1 @@
+"""walkout review_ui package (see design.md)."""
