@@ -88,6 +88,7 @@ def load_cell_plot(rec_root: Path, out: Path, max_cells: int = 4, width: int = 1
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import pyqtgraph as pg
     import pyqtgraph.exporters
+    from PySide6 import QtCore
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
@@ -110,15 +111,17 @@ def load_cell_plot(rec_root: Path, out: Path, max_cells: int = 4, width: int = 1
         p.setLabel("left", f"{sid} (g)")
         p.plot(t, g, pen=pg.mkPen((60, 60, 60), width=1))
         p.showGrid(x=True, y=True, alpha=0.3)
-        for e in events:
-            if sensor_of.get(e.get("bin")) == sid:
-                c = colours.get(e["kind"], (120, 120, 120))
-                p.addItem(pg.InfiniteLine(e["t"], pen=pg.mkPen(c, width=1, style=2)))
-                txt = pg.TextItem(f"{e['kind']} {e['sku']}", color=c, anchor=(0, 1))
-                txt.setPos(e["t"], float(np.max(g)))
-                p.addItem(txt)
+        lo, hi = float(np.min(g)), float(np.max(g))
+        mine = [e for e in events if sensor_of.get(e.get("bin")) == sid]
+        for n, e in enumerate(mine):
+            c = colours.get(e["kind"], (120, 120, 120))
+            p.addItem(pg.InfiniteLine(e["t"], pen=pg.mkPen(c, width=1, style=QtCore.Qt.PenStyle.DashLine)))
+            txt = pg.TextItem(f"{e['kind']} {e['sku']}", color=c, anchor=(0, 0))
+            txt.setPos(e["t"], hi - (hi - lo) * 0.18 * (n % 4))
+            p.addItem(txt)
         if i == len(cells) - 1:
             p.setLabel("bottom", "time (s)")
+    win.show()
     app.processEvents()
     ex = pyqtgraph.exporters.ImageExporter(win.scene())
     ex.parameters()["width"] = width

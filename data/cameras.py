@@ -37,6 +37,16 @@ class Camera:
         return -self.R.T @ self.t
 
     @property
+    def max_r2(self) -> float:
+        """Squared normalised radius beyond which projection is not trusted: 1.2x the image corners'."""
+        if getattr(self, "_max_r2", None) is None:
+            w, h = self.width - 0.5, self.height - 0.5
+            corners = np.array([[-0.5, -0.5], [w, -0.5], [-0.5, h], [w, h]], float).reshape(-1, 1, 2)
+            n = cv2.undistortPoints(corners, self.K, self.dist).reshape(-1, 2)
+            self._max_r2 = float((n ** 2).sum(1).max() * 1.44)
+        return self._max_r2
+
+    @property
     def rvec(self) -> np.ndarray:
         return cv2.Rodrigues(self.R)[0]
 
@@ -54,8 +64,13 @@ class Camera:
         flat = pts.reshape(-1, 3)
         out = np.full((len(flat), 2), np.nan)
         if len(flat):
-            z = self.to_camera(flat)[:, 2]
+            pc = self.to_camera(flat)
+            z = pc[:, 2]
             ok = np.isfinite(flat).all(1) & (z > 1e-6)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r2 = (pc[:, 0] ** 2 + pc[:, 1] ** 2) / z ** 2
+            # far outside the field of view the distortion polynomial folds back into the image
+            ok &= r2 <= self.max_r2
             if ok.any():
                 uv, _ = cv2.projectPoints(flat[ok].reshape(-1, 1, 3), self.rvec, self.t.reshape(3, 1), self.K,
                                           self.dist)
