@@ -6,6 +6,7 @@ the user gave us produces a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -121,14 +122,44 @@ def cmd_validate(a: argparse.Namespace) -> int:
 
 
 def cmd_pictures(a: argparse.Namespace) -> int:
-    from app.pictures import contact_sheet, load_cell_plot
+    from app.pictures import contact_sheet, load_cell_plot, store_map
+    from data.recording import open_recording
 
+    rec = Path(a.rec)
+    open_recording(rec)  # a clear error before any drawing
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    contact_sheet(Path(a.rec), a.t, out / "contact_sheet.png")
-    load_cell_plot(Path(a.rec), out / "load_cells.png")
-    print(f"wrote {out / 'contact_sheet.png'} and {out / 'load_cells.png'}")
+    contact_sheet(rec, a.t, out / "contact_sheet.png")
+    load_cell_plot(rec, out / "load_cells.png")
+    store_map(rec, out / "store_map.png")
+    print(f"wrote {out / 'contact_sheet.png'}, {out / 'load_cells.png'} and {out / 'store_map.png'}")
     return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    """The main job as far as it goes today: simulate a small store, check it, draw its pictures."""
+    from app.pictures import contact_sheet, load_cell_plot
+    from data.recording import validate_recording
+    from data.simulate import simulate
+
+    a.random = True
+    sc = random_from_args(a)
+    out = Path(a.out)
+    rec = out / "recording"
+    bar = ProgressBar(enabled=not a.quiet)
+    simulate(sc, rec, overwrite=True, workers=a.workers, progress=bar.update)
+    bar.close()
+    problems = validate_recording(rec)
+    for p in problems:
+        print(p)
+    t = contact_sheet(rec, None, out / "contact_sheet.png")
+    load_cell_plot(rec, out / "load_cells.png")
+    visits = json.loads((rec / "truth" / "receipts.json").read_text())["visits"]
+    print(f"simulated {sc.duration_s:g} s of {sc.store} with {len(sc.people)} people into {rec}")
+    print(f"recording {'conforms to walkout-recording/1' if not problems else 'has problems'}; "
+          f"{len(visits)} shopper visits in truth/receipts.json")
+    print(f"pictures: {out / 'contact_sheet.png'} (all cameras at t={t:.1f} s), {out / 'load_cells.png'}")
+    return 1 if problems else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out")
     s.add_argument("--t", type=float, default=None, help="moment for the contact sheet (default: busiest)")
     s.set_defaults(func=cmd_pictures)
+    s = sub.add_parser("demo", help="simulate a small store, validate it and draw its pictures")
+    s.add_argument("--out", default="walkout-demo", help="output directory (default ./walkout-demo)")
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("-q", "--quiet", action="store_true")
+    _knob_args(s)
+    s.set_defaults(func=cmd_demo, duration=40.0, people=6, associates=1, handovers=1, faults=1, seed=7)
     return p
 
 

@@ -126,3 +126,43 @@ def load_cell_plot(rec_root: Path, out: Path, max_cells: int = 4, width: int = 1
     ex = pyqtgraph.exporters.ImageExporter(win.scene())
     ex.parameters()["width"] = width
     ex.export(str(out))
+
+
+def store_map(rec_root: Path, out: Path, px_per_m: int = 60) -> None:
+    """Top-down plan: floor, shelves and bins (coloured by load cell), gates, cameras and where they look."""
+    rec = open_recording(rec_root)
+    store = rec.store
+    x0, y0, x1, y1 = store.bounds
+    pad = 40
+    W, H = int((x1 - x0) * px_per_m) + 2 * pad, int((y1 - y0) * px_per_m) + 2 * pad + 30
+
+    def px(x: float, y: float) -> tuple[int, int]:  # y grows up on the plan, down in the image
+        return int(pad + (x - x0) * px_per_m), int(pad + (y1 - y) * px_per_m)
+
+    img = np.full((H, W, 3), 255, np.uint8)
+    poly = np.array([px(x, y) for x, y in store.floor], np.int32)
+    cv2.fillPoly(img, [poly], (238, 234, 226))
+    cv2.polylines(img, [poly], True, (40, 40, 40), 2)
+    for g in store.gates:
+        (a, b), (c, d) = g.zone
+        col = (70, 170, 90) if g.kind == "entry" else (200, 70, 70)
+        cv2.rectangle(img, px(a, b), px(c, d), col, 2)
+        cv2.putText(img, g.id, px(min(a, c), max(b, d) + 0.05), cv2.FONT_HERSHEY_SIMPLEX, 0.4, col, 1, cv2.LINE_AA)
+    rng = np.random.default_rng(0)
+    cell_col = {s.id: tuple(int(v) for v in rng.integers(60, 220, 3)) for s in store.sensors}
+    for s in store.shelves:
+        cv2.rectangle(img, px(s.min[0], s.min[1]), px(s.max[0], s.max[1]), (150, 150, 150), -1)
+    for b in store.bins:
+        cv2.rectangle(img, px(b.min[0], b.min[1]), px(b.max[0], b.max[1]), cell_col[b.sensor], 1)
+    for cam in rec.cameras:
+        c = cam.center
+        look = cam.R[2]
+        tip = c[:2] + look[:2] / (np.linalg.norm(look[:2]) or 1.0) * 0.6
+        cv2.arrowedLine(img, px(*c[:2]), px(*tip), (160, 40, 160), 2, cv2.LINE_AA, tipLength=0.3)
+        cv2.circle(img, px(*c[:2]), 5, (160, 40, 160), -1)
+        cv2.putText(img, cam.id, px(c[0] + 0.1, c[1] + 0.1), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (120, 30, 120), 1,
+                    cv2.LINE_AA)
+    cv2.putText(img, f"{rec.store_name}: {len(store.bins)} bins on {len(store.sensors)} load cells "
+                     f"(bins outlined by cell), {len(rec.cameras)} cameras", (10, H - 12),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.45, (30, 30, 30), 1, cv2.LINE_AA)
+    cv2.imwrite(str(out), img[:, :, ::-1])
