@@ -210,3 +210,33 @@ people: [{{id: p1, account: a, actions: [{{do: take, bin: A-1-01, qty: 9}}]}}]
     with pytest.raises(ScenarioError):
         simulate(read_scenario(f), tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def test_any_store_directory_and_an_explicit_cameras_json(tmp_path, tiny_store_dir):
+    """A store the simulator has never seen, with cameras given by calibration: the recording keeps
+    the calibration, names its own files, and conforms."""
+    store, _ = load_store(str(tiny_store_dir))
+    cams = auto_cameras(store, AutoCameras(width=320, height=240, fps=8))
+    given = [dict(c.to_json(), video="whatever.mp4", depth=None if i else "d.mkv") for i, c in enumerate(cams)]
+    for g in given:
+        del g["fps"]  # 15 when absent
+    (tmp_path / "cams.json").write_text(json.dumps({"cameras": given}))
+    f = tmp_path / "s.yaml"
+    f.write_text(f"""format: walkout-scenario/1
+seed: 3
+duration_s: 20
+store: {tiny_store_dir}
+cameras: cams.json
+people:
+  - {{id: p1, account: a1, enter_at: 0.5, actions: [{{do: take, bin: A-1-03}}, {{do: take, bin: B-1-01}}]}}
+""")
+    rec = simulate(read_scenario(f), tmp_path / "rec")
+    check(rec)
+    r = open_recording(rec)
+    assert [c.id for c in r.cameras] == [c.id for c in cams]
+    for c, orig in zip(r.cameras, cams):
+        assert np.allclose(c.K, orig.K) and np.allclose(c.R, orig.R) and c.fps == 15
+        assert c.video == f"{c.id}.mp4"
+    assert r.cameras[0].depth == f"{cams[0].id}.depth.mkv" and all(c.depth is None for c in r.cameras[1:])
+    truth = json.loads((rec / "truth" / "receipts.json").read_text())
+    assert truth["visits"][0]["lines"] == [{"sku": "sku-chips", "qty": 1}, {"sku": "sku-water", "qty": 1}]
