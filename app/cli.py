@@ -162,6 +162,42 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_process(a: argparse.Namespace) -> int:
+    from engine.process import ProcessOptions, process_recording
+
+    bar = ProgressBar(enabled=not a.quiet)
+    summary = process_recording(Path(a.rec), Path(a.out), ProcessOptions(pose_hz=a.pose_hz, workers=a.workers,
+                                                                         overwrite=a.overwrite),
+                                progress=bar.update)
+    bar.close()
+    print(summary)
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from data.recording import open_recording
+    from engine.evaluate import evaluate, format_report
+    from engine.run import load_run
+
+    rec = open_recording(Path(a.rec))
+    if not rec.has_truth:
+        raise InputError(f"{a.rec}: has no truth/ to evaluate against")
+    report = evaluate(Path(a.rec), load_run(Path(a.run)))
+    if a.json:
+        print(json.dumps(report, indent=1, default=float))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    if a.what == "pose":
+        from engine.pose2d.train import main as train_pose
+
+        return int(train_pose(a.args) or 0)
+    raise InputError(f"train: unknown model {a.what!r}; expected 'pose'")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="walkout", description="Checkout-free store: synthetic store, engine, review.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -188,6 +224,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out")
     s.add_argument("--t", type=float, default=None, help="moment for the contact sheet (default: busiest)")
     s.set_defaults(func=cmd_pictures)
+    s = sub.add_parser("process", help="run the engine over a recording")
+    s.add_argument("rec")
+    s.add_argument("--out", required=True, help="engine run directory to write")
+    s.add_argument("--pose-hz", type=float, default=5.0, help="rate of 2D pose and 3D skeletons (default 5)")
+    s.add_argument("--workers", type=int, default=2, help="camera worker processes (default 2)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=cmd_process)
+    s = sub.add_parser("evaluate", help="per-stage metrics of an engine run against the recording's truth")
+    s.add_argument("rec")
+    s.add_argument("run")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_evaluate)
+    s = sub.add_parser("train", help="train a model from simulator data (pose)")
+    s.add_argument("what", choices=["pose"])
+    s.add_argument("args", nargs=argparse.REMAINDER, help="options of the trainer (see `walkout train pose -h`)")
+    s.set_defaults(func=cmd_train)
     s = sub.add_parser("demo", help="simulate a small store, validate it and draw its pictures")
     s.add_argument("--out", default="walkout-demo", help="output directory (default ./walkout-demo)")
     s.add_argument("--workers", type=int, default=2)

@@ -111,6 +111,7 @@ class DepthWriter(_Writer):
         # level 3 with slices lets FFV1 use threads; no per-slice CRCs (the container has its own)
         opts = {"level": "3", "context": "0", "slices": "4", "slicecrc": "0"}
         super().__init__(path, "matroska", "ffv1", width, height, fps, "gray16le", opts, threads)
+        self._s.codec_context.gop_size = 1  # every depth frame a keyframe: an exact seek decodes one frame
 
     def write(self, depth_mm: np.ndarray, t: float) -> None:
         """Append an (H, W) uint16 depth frame (mm) shown at time t (seconds)."""
