@@ -39,6 +39,7 @@ def appearance(rgb: np.ndarray, kp: np.ndarray) -> np.ndarray | None:
             return None
         px = rgb[p[ok, 1], p[ok, 0]].astype(np.uint8).reshape(-1, 1, 3)
         lab = cv2.cvtColor(px, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(float)
+        lab[:, 1:] -= 128.0  # a, b centred on grey, so a vector's direction says its colour
         lab[:, 0] *= 0.4  # lightness varies with the lights; the colour channels much less
         out += list(np.median(lab, axis=0)) + list(lab.std(axis=0))
     return np.array(out, np.float32)

@@ -1,0 +1,918 @@
+"""Tracking, "the linker" (design.md stage 4): 3D poses over time -> people's tracks, tied to gate scans.
+
+`Linker(store, gate_events, fps)` is fed each time step's `Pose3D`s (from
+engine.multiview) with `update(t, poses, appearance)`; `finish()` returns
+the `Track`s.
+
+- **Motion.** A constant-velocity Kalman filter (cv2.KalmanFilter) per track
+  on the floor position; detections are assigned to tracks with
+  scipy.optimize.linear_sum_assignment on floor distance (plus a small
+  height / appearance term as a tie-break), gated at `gate_m`, wider for a
+  track that has been coasting.
+- **Birth.** An unassigned, confident detection starts a tentative track;
+  `confirm_hits` hits make it a track. Normally people are born in an entry
+  zone just after a scan, but a confident person anywhere else (already
+  inside when the recording starts, a staff door, a track lost and found)
+  still gets a track, with `born_in_entry=False` and a flag saying why
+  (`present-at-start`, `born-outside-entry`); a track born outside the
+  entry is first offered to recently lost tracks (same look, reachable in
+  the time) and continues that track when one fits (`relinked`); a track
+  coasting nearby may likewise take over a new one (`reacquired`).
+- **Accounts.** A track born in an entry zone from `scan_pre_s` before to
+  `scan_window_s` after a scan of that gate is linked to the scan whose time
+  is nearest its birth among those with places left (`party_size` tracks
+  per scan); the scan's `role` gives the track's role. A close call between
+  two scans is flagged `account-ambiguous`; a birth in the entry with no
+  scan is flagged `no-scan`.
+- **End.** A track missed for `exit_coast_s` with its last position in an
+  exit zone ends there (`ended_in_exit`); a track missed for `coast_s`
+  (`tangled_coast_s` while tangled) ends as `lost`; the rest end at
+  `finish()`.
+- **Tangles.** Two tracks closer than `tangle_m` are tangled until they are
+  `release_m` apart: the interval is stored on both (`tangled`), neither
+  track is dropped, and their look models are frozen. Tracks tangled
+  together form a group. Once the group has parted and each member has been
+  seen apart for `settle_s`, identities are decided by comparing each
+  identity's look before the tangle with each body's look after it: caller
+  appearance vectors (unit length; they decide when given), and stature
+  from the skeleton's bone lengths (a veto on clearly different bodies, or
+  the only cue without appearance, then with a threshold that clears its
+  noise). The cheapest assignment is applied (the tracks' histories are
+  exchanged from the moment of closest approach) only when it beats keeping
+  the identities by `reid_margin` (or that noise threshold). A member that
+  parts while the others stay tangled is released early when its look
+  clearly matches its own. Every decision is recorded on the tracks
+  (`reid`: costs, margins, threshold, reason); close calls are flagged
+  `reid-ambiguous` (`-party` when everyone involved shares one account,
+  `-exit` for tracks that walked out still tangled). Nothing is ever
+  swapped silently.
+- **Performance.** About a millisecond per step for ten people.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import permutations
+from typing import Sequence
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from data.store import Gate, Store
+from engine.types import Pose3D
+
+# rigid bones whose lengths add up to most of a person's stature, whatever the posture:
+# shin, thigh, torso side (hip to shoulder), each as the mean of left and right
+STATURE_BONES = (((13, 15), (14, 16)), ((11, 13), (12, 14)), ((5, 11), (6, 12)))
+STATURE_K = 1.29  # stature / (shin + thigh + torso side), adult proportions
+
+
+@dataclass
+class LinkerConfig:
+    gate_m: float = 0.7  # assignment gate on floor distance
+    coast_gate_mps: float = 0.8  # the gate widens this much per second of coasting ...
+    max_gate_m: float = 1.8  # ... up to this
+    meas_sd_m: float = 0.06  # floor position noise (feet sway)
+    accel_sd: float = 2.0  # m/s^2, process noise of the constant-velocity model
+    coast_damp: float = 0.6  # velocity kept per second of coasting
+    height_weight: float = 1.0  # assignment cost per metre of height difference (tie-break)
+    app_weight: float = 0.3  # assignment cost per unit of appearance distance (tie-break)
+    min_det_conf: float = 0.25  # mean joint confidence a detection needs to start a track
+    confirm_hits: int = 3
+    tentative_miss_s: float = 0.35  # a tentative track missed this long is dropped
+    birth_suppress_m: float = 0.3  # no birth this close to a live track ...
+    dup_m: float = 0.6  # ... nor, outside the entry zones, this close to a track seen this step
+    coast_s: float = 2.5
+    tangled_coast_s: float = 6.0
+    exit_coast_s: float = 0.4
+    zone_margin_m: float = 0.3
+    scan_pre_s: float = 2.0
+    scan_window_s: float = 6.0
+    scan_ambiguous_s: float = 0.25  # two open scans this close (relative to the birth): flag the account
+    start_grace_s: float = 1.0  # born this soon after the first update: present at the start
+    tangle_m: float = 0.6
+    release_m: float = 0.8
+    settle_s: float = 0.5
+    reid_margin: float = 0.15
+    height_scale_m: float = 0.1  # height difference that counts as much as a unit of appearance distance
+    app_alpha: float = 0.1  # EMA rate of the look model
+    relink_s: float = 10.0  # a lost track may be found again this long after
+    exit_relink_s: float = 2.0  # a track "ended in the exit" may be found again this soon (it did not leave)
+    reacquire_miss_s: float = 0.2  # a track missed this long may take over a new track born near it
+    maha_gate: float = 13.8  # chi-square (2 dof, 99.9 %) gate on the Kalman innovation ...
+    near_m: float = 0.3  # ... except within this distance, always allowed
+    huber_sigma: float = 3.0  # innovations beyond this many sigmas update the filter less
+    relink_speed: float = 1.5
+    relink_max_cost: float = 0.6
+
+
+@dataclass
+class ReidDecision:
+    """How identities were settled after a tangle."""
+    t: float  # when decided
+    tracks: tuple[str, ...]  # the tangled tracks (ids as they were before the decision)
+    t_swap: float  # from when the exchange applies (the closest approach)
+    mapping: dict[str, str]  # track id -> id of the track whose history it continues with after t_swap
+    swapped: bool
+    cost_keep: float  # look distance (before vs after) when everyone keeps their identity
+    cost_chosen: float  # look distance of the chosen assignment
+    margin: float  # next best assignment's cost minus the chosen one's (< 0: a better one was not trusted)
+    ambiguous: bool  # margin below `threshold`, or no look to compare
+    reason: str = ""
+    margins: dict[str, float] = field(default_factory=dict)  # per track: margin over assignments that move it
+    threshold: float = 0.0  # the margin a swap had to clear (reid_margin, or more when statures are noisy)
+
+
+@dataclass
+class Track:
+    id: str
+    times: np.ndarray  # (N,)
+    joints: np.ndarray  # (N, 17, 3)
+    confidence: np.ndarray  # (N, 17)
+    floor: np.ndarray  # (N, 2) filtered floor position
+    account: str | None = None
+    party: int | None = None  # index of the scan in gate_events
+    role: str = "unknown"  # shopper | associate | unknown
+    born_in_entry: bool = False
+    ended_in_exit: bool = False
+    tangled: list[tuple[float, float, str]] = field(default_factory=list)
+    reid: list[ReidDecision] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    birth_gate: str | None = None
+    exit_gate: str | None = None
+    height_m: float = float("nan")  # stature estimated from the skeleton's bone lengths
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # (lost, found again) when relinked
+
+    @property
+    def t_start(self) -> float:
+        return float(self.times[0]) if len(self.times) else float("nan")
+
+    @property
+    def t_end(self) -> float:
+        return float(self.times[-1]) if len(self.times) else float("nan")
+
+    def at(self, t: float, tol: float = 1e-6) -> int | None:
+        """Index of the sample at time t (None if the track has none there)."""
+        i = int(np.searchsorted(self.times, t - tol))
+        return i if i < len(self.times) and abs(self.times[i] - t) <= tol else None
+
+    def is_tangled(self, t: float) -> bool:
+        return any(a <= t <= b for a, b, _ in self.tangled)
+
+
+# -- internals --------------------------------------------------------------------------------
+
+@dataclass
+class _Identity:
+    """What moves with a person's identity when a re-identification exchanges histories."""
+    id: str | None = None
+    account: str | None = None
+    party: int | None = None
+    role: str = "unknown"
+    born_in_entry: bool = False
+    birth_gate: str | None = None
+    t_birth: float = 0.0
+    flags: list[str] = field(default_factory=list)
+    tangled: list[tuple[float, float, str]] = field(default_factory=list)
+    reid: list[ReidDecision] = field(default_factory=list)
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+    app: np.ndarray | None = None  # look model (unit vector EMA), from untangled frames
+    heights: list[float] = field(default_factory=list)  # statures from untangled frames
+    app_any: np.ndarray | None = None  # the same from every frame: the fallback for a track born tangled
+    heights_any: list[float] = field(default_factory=list)
+
+    def look(self) -> "_Look":
+        """How this identity looks: from untangled frames, else from any."""
+        app = self.app if self.app is not None else self.app_any
+        return _Look.of(None if app is None else app.copy(), self.heights or self.heights_any)
+
+
+class _Body:
+    """One tracked body: Kalman filter and samples; carries an identity."""
+
+    def __init__(self, key: int, t: float, pose: Pose3D, cfg: LinkerConfig) -> None:
+        self.key = key
+        self.ident = _Identity(t_birth=t)
+        self.cfg = cfg
+        kf = cv2.KalmanFilter(4, 2, 0, cv2.CV_64F)
+        kf.measurementMatrix = np.array([[1, 0, 0, 0], [0, 1, 0, 0]], np.float64)
+        kf.measurementNoiseCov = np.eye(2) * cfg.meas_sd_m ** 2
+        xy = floor_point(pose)
+        kf.statePost = np.array([[xy[0]], [xy[1]], [0.0], [0.0]])
+        kf.errorCovPost = np.diag([cfg.meas_sd_m ** 2, cfg.meas_sd_m ** 2, 1.0, 1.0])
+        self.kf = kf
+        self.predicted = False  # whether statePre is the prediction for the next correct()
+        self.t_kf = t
+        self.times: list[float] = []
+        self.joints: list[np.ndarray] = []
+        self.conf: list[np.ndarray] = []
+        self.floor: list[np.ndarray] = []
+        self.raw_floor: list[np.ndarray] = []
+        self.last_seen = t
+        self.hits = 0
+        self.confirmed = False
+        self.ended = False
+        self.end_reason = ""
+        self.exit_gate: str | None = None
+        self.post: list[tuple[np.ndarray | None, float]] = []  # looks collected while settling a tangle
+        self.settling = False  # parted from its tangle: collecting looks for the re-identification
+        self.settle_t0 = 0.0
+        self.last_dt = 0.0
+
+    # -- motion
+    def predict(self, t: float) -> None:
+        dt = t - self.t_kf
+        if dt <= 0:
+            return
+        q = self.cfg.accel_sd ** 2
+        F = np.eye(4)
+        F[0, 2] = F[1, 3] = dt
+        Q = np.zeros((4, 4))
+        for i in (0, 1):
+            Q[i, i] = q * dt ** 3 / 3
+            Q[i, i + 2] = Q[i + 2, i] = q * dt ** 2 / 2
+            Q[i + 2, i + 2] = q * dt
+        self.kf.transitionMatrix = F
+        self.kf.processNoiseCov = Q
+        self.kf.predict()
+        self.predicted = True
+        self.t_kf = t
+        self.last_dt = dt
+
+    def coast(self, t: float) -> None:
+        """No detection this step: the prediction stands, the velocity decays."""
+        damp = self.cfg.coast_damp ** self.last_dt
+        s = self.kf.statePost.copy()
+        s[2:] *= damp
+        self.kf.statePost = s
+        self.predicted = False
+
+    def innovation_cov(self) -> np.ndarray:
+        P = self.kf.errorCovPre if self.predicted else self.kf.errorCovPost
+        return P[:2, :2] + self.kf.measurementNoiseCov
+
+    @property
+    def pos(self) -> np.ndarray:
+        return self.kf.statePost[:2, 0].copy()
+
+    def add(self, t: float, pose: Pose3D, tangled: bool, app: np.ndarray | None) -> None:
+        if not self.predicted:
+            self.kf.statePre = self.kf.statePost.copy()
+            self.kf.errorCovPre = self.kf.errorCovPost.copy()
+        xy = floor_point(pose)
+        z = xy.reshape(2, 1).astype(np.float64)
+        y = z[:, 0] - self.kf.statePre[:2, 0]
+        d2 = float(y @ np.linalg.inv(self.innovation_cov()) @ y)
+        R0 = np.eye(2) * self.cfg.meas_sd_m ** 2
+        k2 = self.cfg.huber_sigma ** 2
+        # Huber-like: an outlying measurement counts as a noisier one, so one bad frame cannot flip the velocity
+        self.kf.measurementNoiseCov = R0 * (d2 / k2) if d2 > k2 else R0
+        self.kf.correct(z)
+        self.kf.measurementNoiseCov = R0
+        self.predicted = False
+        self.times.append(float(t))
+        self.joints.append(np.asarray(pose.joints, float))
+        self.conf.append(np.asarray(pose.confidence, float))
+        self.floor.append(self.pos)
+        self.raw_floor.append(xy)
+        self.last_seen = t
+        self.hits += 1
+        h = _stature(pose)
+        idn = self.ident
+        a = self.cfg.app_alpha
+        if len(idn.heights_any) < 30 and np.isfinite(h):
+            idn.heights_any.append(h)
+        if app is not None and (idn.app_any is None or len(idn.app_any) == len(app)):
+            idn.app_any = app if idn.app_any is None else (1 - a) * idn.app_any + a * app
+        if tangled:
+            return
+        if self.settling:
+            self.post.append((app, h))
+            return
+        if np.isfinite(h):
+            idn.heights.append(h)
+            if len(idn.heights) > 300:
+                del idn.heights[:100]
+        if app is not None:
+            idn.app = app if idn.app is None else (1 - self.cfg.app_alpha) * idn.app + self.cfg.app_alpha * app
+
+    def split(self, t: float) -> tuple[list, list]:
+        """Samples before t and from t on, as (times, joints, conf, floor, raw_floor) lists."""
+        k = int(np.searchsorted(np.array(self.times), t))
+        cols = (self.times, self.joints, self.conf, self.floor, self.raw_floor)
+        return [c[:k] for c in cols], [c[k:] for c in cols]
+
+    def set_samples(self, before: list, after: list) -> None:
+        self.times, self.joints, self.conf, self.floor, self.raw_floor = [b + a for b, a in zip(before, after)]
+
+
+def floor_point(p: Pose3D, min_conf: float = 0.3, max_spread_m: float = 0.45) -> np.ndarray:
+    """(2,) where a person stands, robust to a badly triangulated foot.
+
+    Between the ankles when both are confident and under the body (within
+    max_spread_m of the point under the hips); with one such ankle, halfway
+    between it and the point under the hips; else under the hips; else
+    Pose3D.floor.
+    """
+    J, c = p.joints, p.confidence
+    hips = [j for j in (11, 12) if np.isfinite(J[j]).all()]
+    h = J[hips, :2].mean(0) if hips else None
+    ankles = [j for j in (15, 16) if np.isfinite(J[j]).all() and c[j] >= min_conf and
+              (h is None or np.linalg.norm(J[j, :2] - h) <= max_spread_m)]
+    if len(ankles) == 2:
+        return J[ankles, :2].mean(0)
+    if ankles and h is not None:
+        return (J[ankles[0], :2] + h) / 2
+    if ankles:
+        return J[ankles[0], :2].copy()
+    if h is not None:
+        return h
+    return np.asarray(p.floor, float)
+
+
+def _stature(p: Pose3D) -> float:
+    """Body height estimated from rigid bone lengths (posture-independent, unlike the head's height); NaN
+    when a bone of the chain is missing on both sides."""
+    J = p.joints
+    total = 0.0
+    for sides in STATURE_BONES:
+        L = [np.linalg.norm(J[a] - J[b]) for a, b in sides]
+        L = [x for x in L if np.isfinite(x)]
+        if not L:
+            return float("nan")
+        total += float(np.mean(L))
+    return total * STATURE_K
+
+
+def _unit(v: np.ndarray | None) -> np.ndarray | None:
+    if v is None:
+        return None
+    v = np.asarray(v, float).ravel()
+    if not np.isfinite(v).all():
+        return None
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else None
+
+
+@dataclass
+class _Look:
+    """A person's look: caller appearance vector (unit length) and stature with its standard error."""
+    app: np.ndarray | None
+    h: float
+    h_se: float
+
+    @classmethod
+    def of(cls, app: np.ndarray | None, heights: Sequence[float]) -> "_Look":
+        hs = [h for h in heights if np.isfinite(h)]
+        if not hs:
+            return cls(app, float("nan"), float("nan"))
+        # consecutive frames are far from independent: count one sample in three
+        se = max(float(np.std(hs)), 0.02) / np.sqrt(max(len(hs) / 3, 1.0))
+        return cls(app, float(np.median(hs)), se)
+
+
+def _look_distance(a: _Look, b: _Look, cfg: LinkerConfig) -> tuple[float, bool, float]:
+    """(distance, informative, variance of the distance) between two looks.
+
+    With appearance vectors on both sides, appearance decides (distance of the
+    unit vectors) and stature only adds the part of its difference beyond 3
+    standard errors (+2 cm): a veto on clearly different bodies, not noise.
+    With stature alone: the difference / height_scale, with its variance, so a
+    decision can demand to clear the noise.
+    """
+    dh = abs(a.h - b.h)
+    se = float(np.hypot(a.h_se, b.h_se)) if np.isfinite(dh) else float("nan")
+    if a.app is not None and b.app is not None and len(a.app) == len(b.app):
+        d = float(np.linalg.norm(_unit(a.app) - _unit(b.app)))
+        if np.isfinite(dh):
+            d += max(dh - 3 * se - 0.02, 0.0) / cfg.height_scale_m
+        return d, True, 0.0
+    if np.isfinite(dh):
+        return dh / cfg.height_scale_m, True, (se / cfg.height_scale_m) ** 2
+    return 0.0, False, 0.0
+
+
+def _robust_height(hs: list[float]) -> float:
+    return float(np.median(hs)) if hs else float("nan")
+
+
+@dataclass
+class _Group:
+    """Tracks tangled together (transitively) until all have parted and settled."""
+    members: set[int]
+    pre: dict[int, tuple[np.ndarray | None, float, str | None]]  # key -> (look, height, id) before the tangle
+    open_pairs: dict[tuple[int, int], float] = field(default_factory=dict)  # pair -> t0
+    t0: float = 0.0
+    closest: tuple[float, float] = (np.inf, 0.0)  # (distance, t)
+    settle_from: float | None = None
+
+
+class Linker:
+    """Online tracker: feed `update` in time order, then `finish` (module docstring)."""
+
+    def __init__(self, store: Store, gate_events: Sequence[dict], fps: float = 15.0,
+                 config: LinkerConfig | None = None) -> None:
+        self.store = store
+        self.cfg = config or LinkerConfig()
+        self.fps = float(fps)
+        self.scans = sorted(((float(e["t"]), i, e) for i, e in enumerate(gate_events)), key=lambda x: x[0])
+        self.scan_used = {i: 0 for _, i, _ in self.scans}
+        self.entries = store.entry_gates()
+        self.exits = store.exit_gates()
+        x0, y0, x1, y1 = store.bounds
+        self.bounds = (x0 - 0.5, y0 - 0.5, x1 + 0.5, y1 + 0.5)
+        self.live: list[_Body] = []
+        self.ended: list[_Body] = []
+        self.groups: list[_Group] = []
+        self.next_key = 0
+        self.next_id = 1
+        self.t_first: float | None = None
+        self.t_last: float | None = None
+
+    # -- public -----------------------------------------------------------------------
+    def update(self, t: float, poses: Sequence[Pose3D], appearance: Sequence[np.ndarray | None] | None = None
+               ) -> dict[int, str]:
+        """One time step; returns {index into poses: track id} for the confirmed tracks that got a detection."""
+        cfg = self.cfg
+        t = float(t)
+        if self.t_first is None:
+            self.t_first = t
+        self.t_last = t
+        if appearance is not None and len(appearance) != len(poses):
+            raise ValueError(f"appearance has {len(appearance)} entries for {len(poses)} poses")
+        apps = [None] * len(poses) if appearance is None else [_unit(a) for a in appearance]
+        floors = [floor_point(p) for p in poses]
+        dets = [i for i, f in enumerate(floors) if np.isfinite(f).all()]
+        for b in self.live:
+            b.predict(t)
+        tangled_now = self._tangled_keys()
+        # assignment: floor distance, gated; height and look break ties
+        B, D = len(self.live), len(dets)
+        assigned: dict[int, int] = {}
+        if B and D:
+            pos = np.array([b.pos for b in self.live])
+            fl = np.array([floors[i] for i in dets])
+            dist = np.linalg.norm(pos[:, None] - fl[None], axis=-1)
+            miss = np.array([max(t - b.last_seen - 1.5 / self.fps, 0.0) for b in self.live])
+            gate = np.minimum(cfg.gate_m + cfg.coast_gate_mps * miss, cfg.max_gate_m)
+            cost = dist.copy()
+            hd = np.array([_stature(poses[i]) for i in dets])
+            ht = np.array([_robust_height(b.ident.heights) for b in self.live])
+            dh = np.abs(ht[:, None] - hd[None])
+            cost += cfg.height_weight * np.minimum(np.where(np.isfinite(dh), dh, 0.0), 0.2)
+            da = [apps[i] for i in dets]
+            m = len(next((a for a in da if a is not None), ()))
+            if m:
+                A = np.array([a if a is not None and len(a) == m else np.full(m, np.nan) for a in da])
+                T = np.array([_unit(b.ident.app) if b.ident.app is not None and len(b.ident.app) == m
+                              else np.full(m, np.nan) for b in self.live])
+                dA = np.linalg.norm(T[:, None] - A[None], axis=-1)
+                cost += cfg.app_weight * np.minimum(np.where(np.isfinite(dA), dA, 0.0), 1.0)
+            ok = (dist < gate[:, None]) & ((self._maha(pos, fl) < cfg.maha_gate) | (dist < cfg.near_m))
+            # confirmed tracks first: a tentative track only gets what they leave
+            pri = np.array([0.0 if b.confirmed else 5.0 for b in self.live])
+            big = 1e6
+            r, c = linear_sum_assignment(np.where(ok, cost + pri[:, None], big))
+            for a, k in zip(r, c):
+                if ok[a, k]:
+                    assigned[a] = dets[k]
+        out: dict[int, str] = {}
+        used = set(assigned.values())
+        for a, b in enumerate(list(self.live)):
+            if a in assigned:
+                i = assigned[a]
+                b.add(t, poses[i], b.key in tangled_now, apps[i])
+                if not b.confirmed and b.hits >= cfg.confirm_hits:
+                    b = self._confirm(b)
+                if b.confirmed:
+                    out[i] = b.ident.id
+            elif b.last_seen < t:  # (not one that has just taken over a new track)
+                b.coast(t)
+        # births
+        for i in dets:
+            if i in used:
+                continue
+            p = poses[i]
+            if np.mean(np.asarray(p.confidence, float)) < cfg.min_det_conf:
+                continue
+            xy = floors[i]
+            x0, y0, x1, y1 = self.bounds
+            if not (x0 <= xy[0] <= x1 and y0 <= xy[1] <= y1):
+                continue
+            if any(np.linalg.norm(b.pos - xy) < cfg.birth_suppress_m for b in self.live):
+                continue
+            if self._zone(xy, self.entries) is None and any(
+                    b.confirmed and b.last_seen == t and np.linalg.norm(b.pos - xy) < cfg.dup_m for b in self.live):
+                continue  # nobody appears mid-floor at someone's elbow: a second estimate of that someone
+            nb = _Body(self.next_key, t, p, cfg)
+            self.next_key += 1
+            nb.add(t, p, False, apps[i])
+            self.live.append(nb)
+            if cfg.confirm_hits <= 1:
+                out[i] = self._confirm(nb).ident.id
+        self._end_missing(t)
+        self._tangles(t)
+        return out
+
+    def _maha(self, pos: np.ndarray, fl: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance (tracks x detections) of the innovations."""
+        out = np.empty((len(self.live), len(fl)))
+        for r, b in enumerate(self.live):
+            Si = np.linalg.inv(b.innovation_cov())
+            y = fl - pos[r]
+            out[r] = np.einsum("ni,ij,nj->n", y, Si, y)
+        return out
+
+    def active(self) -> dict[str, np.ndarray]:
+        """Confirmed live tracks: id -> current filtered floor position."""
+        return {b.ident.id: b.pos for b in self.live if b.confirmed}
+
+    def finish(self) -> list[Track]:
+        """End every track (recording's end), settle pending re-identifications, return confirmed tracks by id."""
+        t = self.t_last if self.t_last is not None else 0.0
+        for b in list(self.live):
+            self._end(b, t, "recording-end")
+        for g in list(self.groups):
+            for pair, t0 in list(g.open_pairs.items()):
+                self._close_pair(g, pair, t)
+            self._decide(g, t, final=True)
+        self.groups = []
+        tracks = []
+        for b in self.ended:
+            if not b.confirmed or not b.times:
+                continue
+            idn = b.ident
+            tracks.append(Track(
+                id=idn.id, times=np.array(b.times), joints=np.array(b.joints).reshape(-1, 17, 3),
+                confidence=np.array(b.conf).reshape(-1, 17), floor=np.array(b.floor).reshape(-1, 2),
+                account=idn.account, party=idn.party, role=idn.role, born_in_entry=idn.born_in_entry,
+                ended_in_exit=b.end_reason == "exit", tangled=sorted(idn.tangled), reid=list(idn.reid),
+                flags=list(dict.fromkeys(idn.flags)), birth_gate=idn.birth_gate, exit_gate=b.exit_gate,
+                height_m=_robust_height(idn.heights or idn.heights_any), gaps=list(idn.gaps)))
+        tracks.sort(key=lambda tr: tr.id)
+        return tracks
+
+    # -- zones and scans ----------------------------------------------------------------
+    def _zone(self, xy: np.ndarray, gates: list[Gate]) -> Gate | None:
+        for g in gates:
+            if g.contains(xy, self.cfg.zone_margin_m):
+                return g
+        return None
+
+    def _confirm(self, b: _Body) -> _Body:
+        """Make a tentative track a track (or the continuation of a lost one); returns the live body."""
+        cfg = self.cfg
+        b.confirmed = True
+        idn = b.ident
+        t_birth = b.times[0]
+        idn.t_birth = t_birth
+        xy = b.raw_floor[0]
+        gate = self._zone(xy, self.entries)
+        cands = self._scan_candidates(t_birth, gate) if gate is not None else []
+        if not cands:  # not a fresh entry: perhaps a lost track found again
+            old = self._relink(b)
+            if old is not None:
+                return old
+        idn.id = f"t{self.next_id:03d}"
+        self.next_id += 1
+        if gate is not None:
+            idn.born_in_entry = True
+            idn.birth_gate = gate.id
+            self._link_scan(b, cands)
+        else:
+            idn.flags.append("born-outside-entry")
+            if self.t_first is not None and t_birth - self.t_first <= cfg.start_grace_s:
+                idn.flags.append("present-at-start")
+        return b
+
+    def _scan_candidates(self, tb: float, gate: Gate) -> list[tuple[float, float, int, dict]]:
+        """Scans of this entry gate around birth time tb with places left: (|tb - t_scan|, t_scan, index, event)."""
+        cfg = self.cfg
+        cands = []
+        for ts, i, e in self.scans:
+            known = e.get("gate") in {g.id for g in self.entries}
+            if e.get("kind", "entry") != "entry" or (known and e["gate"] != gate.id):
+                continue
+            if not ts - cfg.scan_pre_s <= tb <= ts + cfg.scan_window_s:
+                continue
+            if self.scan_used[i] >= int(e.get("party_size", 1)):
+                continue
+            cands.append((abs(tb - ts), ts, i, e))
+        return cands
+
+    def _link_scan(self, b: _Body, cands: list[tuple[float, float, int, dict]]) -> None:
+        cfg = self.cfg
+        idn = b.ident
+        if not cands:
+            idn.flags.append("no-scan")
+            return
+        fifo = min(cands, key=lambda c: c[1])  # people pass the gate in the order they scanned ...
+        cands.sort(key=lambda c: (c[0], c[1]))  # ... right after scanning: the nearest scan in time
+        _, ts, i, e = cands[0]
+        if (fifo[3].get("account") != e.get("account")) or (
+                len(cands) > 1 and cands[1][0] - cands[0][0] < cfg.scan_ambiguous_s and
+                cands[1][3].get("account") != e.get("account")):
+            idn.flags.append("account-ambiguous")
+        self.scan_used[i] += 1
+        idn.account = e.get("account")
+        idn.party = i
+        idn.role = e.get("role", "shopper")
+
+    # -- ending and relinking -------------------------------------------------------------
+    def _end_missing(self, t: float) -> None:
+        cfg = self.cfg
+        tangled = self._tangled_keys()
+        for b in list(self.live):
+            miss = t - b.last_seen
+            if not b.confirmed:
+                if miss > cfg.tentative_miss_s:
+                    self.live.remove(b)
+                continue
+            if miss <= 0:
+                continue
+            last = b.raw_floor[-1]
+            ex = self._zone(last, self.exits)
+            if ex is not None and miss >= cfg.exit_coast_s:
+                b.exit_gate = ex.id
+                self._end(b, t, "exit")
+            elif miss > (cfg.tangled_coast_s if b.key in tangled else cfg.coast_s):
+                self._end(b, t, "lost")
+
+    def _end(self, b: _Body, t: float, reason: str) -> None:
+        b.ended = True
+        b.end_reason = reason
+        if reason == "lost":
+            b.ident.flags.append("lost")
+        if b in self.live:
+            self.live.remove(b)
+        if b.confirmed:
+            self.ended.append(b)
+        for g in self.groups:
+            for pair in [p for p in g.open_pairs if b.key in p]:
+                self._close_pair(g, pair, b.last_seen)
+
+    def _relink(self, b: _Body) -> _Body | None:
+        """A track born outside the entry continues a recently lost one when it fits; returns that one."""
+        cfg = self.cfg
+        tb = b.times[0]
+        xy = b.raw_floor[0]
+        new_look = b.ident.look()
+        cands = []
+        coasting = [o for o in self.live if o.confirmed and o is not b and tb - o.last_seen >= cfg.reacquire_miss_s]
+        for o in self.ended + coasting:
+            if o in coasting:  # still coasting: the new track may be its person, found again
+                gap = tb - o.last_seen
+                if np.linalg.norm(o.raw_floor[-1] - xy) > 1.0 + cfg.relink_speed * gap:
+                    continue
+                d, info, var = _look_distance(o.ident.look(), new_look, cfg)
+                if info and d <= cfg.relink_max_cost:
+                    cands.append((d, o, var))
+                continue
+            gap = tb - o.last_seen
+            if not (o.end_reason == "lost" and 0 < gap <= cfg.relink_s or
+                    o.end_reason == "exit" and 0 < gap <= cfg.exit_relink_s):  # ended in the exit but stayed
+                continue
+            if np.linalg.norm(o.raw_floor[-1] - xy) > 1.0 + cfg.relink_speed * (tb - o.last_seen):
+                continue
+            d, info, var = _look_distance(o.ident.look(), new_look, cfg)
+            if not info or d > cfg.relink_max_cost:
+                continue
+            cands.append((d, o, var))
+        if not cands:
+            return None
+        cands.sort(key=lambda c: c[0])
+        if len(cands) > 1 and cands[1][0] - cands[0][0] < self._need(cands[0][2] + cands[1][2]):
+            return None  # two lost tracks fit: do not guess
+        o = cands[0][1]
+        if o in self.ended:
+            self.ended.remove(o)
+            o.ident.flags = [f for f in o.ident.flags if f != "lost"] + ["relinked"]
+        else:  # a coasting track takes over the new one's samples and filter
+            self.live.remove(o)
+            o.ident.flags.append("reacquired")
+        o.exit_gate = None
+        o.ident.gaps.append((o.last_seen, tb))
+        o.set_samples([o.times, o.joints, o.conf, o.floor, o.raw_floor],
+                      [b.times, b.joints, b.conf, b.floor, b.raw_floor])
+        o.kf, o.t_kf, o.last_seen, o.hits = b.kf, b.t_kf, b.last_seen, o.hits + b.hits
+        o.ended, o.end_reason, o.settling, o.post = False, "", False, []
+        self.live[self.live.index(b)] = o
+        return o
+
+    # -- tangles and re-identification ----------------------------------------------------------
+    def _tangled_keys(self) -> set[int]:
+        """Tracks in an open tangle now (not those that have parted and are settling)."""
+        return {k for g in self.groups for p in g.open_pairs for k in p}
+
+    def _group_of(self, key: int) -> _Group | None:
+        return next((g for g in self.groups if key in g.members), None)
+
+    def _tangles(self, t: float) -> None:
+        cfg = self.cfg
+        conf = [b for b in self.live if b.confirmed]
+        by_key = {b.key: b for b in conf}
+        # open and close pairs
+        for i in range(len(conf)):
+            for j in range(i + 1, len(conf)):
+                a, b = conf[i], conf[j]
+                pair = (min(a.key, b.key), max(a.key, b.key))
+                d = float(np.linalg.norm(a.pos - b.pos))
+                g = self._group_of(a.key)
+                is_open = g is not None and pair in g.open_pairs
+                if not is_open and d < cfg.tangle_m:
+                    g = self._join(a, b, t)
+                    g.open_pairs[pair] = t
+                    is_open = True
+                if is_open:
+                    if d < g.closest[0]:
+                        g.closest = (d, t)
+                    if d > cfg.release_m:
+                        self._close_pair(g, pair, t)
+        for g in list(self.groups):
+            open_keys = {k for p in g.open_pairs for k in p}
+            for k in g.members:  # members that have parted start collecting looks
+                b = by_key.get(k)
+                if b is not None and k not in open_keys and not b.settling:
+                    b.settling, b.settle_t0, b.post = True, t, []
+            if g.open_pairs:
+                # one that has parted, settled and clearly kept its own look leaves the group early
+                for k in sorted(g.members):
+                    b = by_key.get(k)
+                    if b is not None and b.settling and t - b.settle_t0 >= cfg.settle_s:
+                        self._release(g, b, t)
+                continue
+            # everyone has parted: decide once they have been seen apart for settle_s
+            if g.settle_from is None:
+                g.settle_from = t
+            live = [by_key[k] for k in g.members if k in by_key]
+            if t - g.settle_from >= cfg.settle_s or not live:
+                self._decide(g, t)
+
+    def _join(self, a: _Body, b: _Body, t: float) -> _Group:
+        ga, gb = self._group_of(a.key), self._group_of(b.key)
+        if ga is None and gb is None:
+            g = _Group(set(), {}, t0=t)
+            self.groups.append(g)
+        elif ga is not None and gb is not None and ga is not gb:
+            ga.members |= gb.members
+            for k, v in gb.pre.items():
+                ga.pre.setdefault(k, v)
+            ga.open_pairs.update(gb.open_pairs)
+            ga.closest = min(ga.closest, gb.closest)
+            ga.t0 = min(ga.t0, gb.t0)
+            self.groups.remove(gb)
+            g = ga
+        else:
+            g = ga or gb
+        g.settle_from = None
+        for x in (a, b):
+            x.settling, x.post = False, []
+            if x.key not in g.members:
+                g.members.add(x.key)
+                g.pre[x.key] = (x.ident.look(), x.ident.id)
+        return g
+
+    @staticmethod
+    def _post_look(b: _Body) -> _Look:
+        apps = [a for a, _ in b.post if a is not None]
+        return _Look.of(np.mean(apps, 0) if apps else None, [h for _, h in b.post])
+
+    def _need(self, var: float) -> float:
+        """Margin a look comparison must clear: reid_margin, or 3 standard errors of the stature terms."""
+        return max(self.cfg.reid_margin, 3.0 * float(np.sqrt(max(var, 0.0))))
+
+    def _fold_post(self, b: _Body) -> None:
+        """The looks seen after the tangle belong to the body's (now decided) identity."""
+        a_ = self.cfg.app_alpha
+        for a, h in b.post:
+            if np.isfinite(h):
+                b.ident.heights.append(h)
+            if a is not None:
+                b.ident.app = a if b.ident.app is None else (1 - a_) * b.ident.app + a_ * a
+        b.post, b.settling = [], False
+
+    def _release(self, g: _Group, b: _Body, t: float) -> None:
+        """Early decision for one member that has parted while others are still tangled: keep, when clear."""
+        post = self._post_look(b)
+        own, info, var = _look_distance(g.pre[b.key][0], post, self.cfg)
+        others = []
+        for k, (look, _) in g.pre.items():
+            if k != b.key:
+                d, i, v = _look_distance(look, post, self.cfg)
+                if i:
+                    others.append((d, v))
+        if not info or not others:
+            return
+        d_min, v_min = min(others)
+        margin = d_min - own
+        if margin < self._need(2 * (var + v_min)):
+            return  # not clear on its own: wait for the whole group
+        ids = tuple(sorted(pid for _, pid in g.pre.values()))
+        b.ident.reid.append(ReidDecision(
+            t=float(t), tracks=ids, t_swap=float(g.closest[1]), mapping={b.ident.id: b.ident.id}, swapped=False,
+            cost_keep=own, cost_chosen=own, margin=float(margin), ambiguous=False,
+            reason="parted first; its look after matches its own look before", margins={b.ident.id: float(margin)},
+            threshold=self._need(2 * (var + v_min))))
+        self._fold_post(b)
+        g.members.discard(b.key)
+        g.pre.pop(b.key, None)
+
+    def _close_pair(self, g: _Group, pair: tuple[int, int], t: float) -> None:
+        t0 = g.open_pairs.pop(pair)
+        bodies = {b.key: b for b in self.live + self.ended}
+        a, b = bodies.get(pair[0]), bodies.get(pair[1])
+        if a is not None and b is not None:
+            a.ident.tangled.append((t0, t, b.ident.id))
+            b.ident.tangled.append((t0, t, a.ident.id))
+
+    def _decide(self, g: _Group, t: float, final: bool = False) -> None:
+        cfg = self.cfg
+        self.groups.remove(g)
+        bodies = {b.key: b for b in self.live + self.ended}
+        keys = sorted(k for k in g.members if k in bodies)
+        for k in keys:
+            bodies[k].settling = False
+        if len(keys) < 2:
+            for k in keys:
+                bodies[k].post = []
+            return
+        n = len(keys)
+        # look of each identity before (pre) and of each body after (post)
+        post = [self._post_look(bodies[k]) for k in keys]
+        C = np.zeros((n, n))
+        V = np.zeros((n, n))
+        informative = np.zeros((n, n), bool)
+        for i, ki in enumerate(keys):
+            for j in range(n):
+                C[i, j], informative[i, j], V[i, j] = _look_distance(g.pre[ki][0], post[j], cfg)
+        ids = [bodies[k].ident.id for k in keys]
+        identity = tuple(range(n))
+        # a body without a look after the tangle (it left) or an identity without one before: a constant
+        # cost in its column / row, so the others still decide among themselves
+        C[~informative] = 0.0
+        V[~informative] = 0.0
+        keep = float(np.trace(C))
+        # the stature terms are noisy: a decision must beat their spread, not only reid_margin
+        need = self._need(2 * float(np.trace(V)))
+        if n <= 6:
+            ranked = sorted(((float(sum(C[i, p[i]] for i in range(n))), p) for p in permutations(range(n))),
+                            key=lambda x: x[0])
+        else:
+            r, c = linear_sum_assignment(C)
+            ranked = [(float(C[r, c].sum()), tuple(int(x) for x in c)), (keep, identity)]
+        reason = ""
+        if not informative.any():
+            chosen, chosen_cost, margin = identity, keep, 0.0
+            reason = "no look to compare (before or after the tangle)"
+        else:
+            best_cost, best = ranked[0]
+            if best != identity and keep - best_cost >= need:
+                chosen, chosen_cost = best, best_cost
+            else:
+                chosen, chosen_cost = identity, keep
+            # margin: next best assignment's cost minus the chosen one's (negative: a better one was not taken)
+            margin = min(c for c, p in ranked if p != chosen) - chosen_cost if len(ranked) > 1 else np.inf
+            if not informative.all():
+                reason = "partly compared: some looks missing (a track left or was born in the tangle)"
+        swap = chosen != identity
+        ambiguous = not informative.any() or margin < need
+        # per track: how much worse the best assignment that gives it another body is
+        margins = {}
+        for i in range(n):
+            alt = [c for c, p in ranked if p[i] != chosen[i]]
+            margins[ids[i]] = float(min(alt) - chosen_cost) if alt and informative.any() else \
+                (0.0 if not informative.any() else float("inf"))
+        # chosen[i] = j: identity i continues with body j after t_swap
+        mapping = {ids[i]: ids[chosen[i]] for i in range(n)}
+        dec = ReidDecision(t=float(t), tracks=tuple(ids), t_swap=float(g.closest[1]), mapping=mapping,
+                           swapped=swap, cost_keep=keep, cost_chosen=chosen_cost, margin=float(margin),
+                           ambiguous=ambiguous, reason=reason or ("final, at the recording's end" if final else ""),
+                           margins=margins, threshold=need)
+        if swap:
+            self._apply(keys, chosen, g.closest[1], bodies)
+        one_party = len({bodies[k].ident.account for k in keys}) == 1 and bodies[keys[0]].ident.account
+        for k in keys:
+            b = bodies[k]
+            b.ident.reid.append(dec)
+            if margins[b.ident.id] < need:
+                # lesser doubts: within one party the account is the same whoever is who; people who walked
+                # out together tangled changed nothing but their last steps
+                if one_party:
+                    b.ident.flags.append("reid-ambiguous-party")
+                elif b.end_reason == "exit" and not b.post:
+                    b.ident.flags.append("reid-ambiguous-exit")
+                else:
+                    b.ident.flags.append("reid-ambiguous")
+            if swap and dec.mapping.get(b.ident.id) != b.ident.id:
+                b.ident.flags.append("reid-swapped")
+            self._fold_post(b)
+
+    def _apply(self, keys: list[int], chosen: tuple[int, ...], t_swap: float, bodies: dict[int, _Body]) -> None:
+        """Identity i continues with body chosen[i] from t_swap: move identities and their earlier samples."""
+        parts = {k: bodies[k].split(t_swap) for k in keys}
+        idents = {k: bodies[k].ident for k in keys}
+        for i, ki in enumerate(keys):
+            kj = keys[chosen[i]]
+            body = bodies[kj]
+            body.ident = idents[ki]
+            body.set_samples(parts[ki][0], parts[kj][1])

@@ -1,0 +1,334 @@
+"""The linker (engine.tracking): hand-made floor trajectories, then end to end from a simulated store.
+
+Hand-made people are full skeletons (data.skeleton) walking along waypoints in
+the tiny store (entry zone x 0.2-1.2, y 2.5-3.5; exit zone x 6.8-7.8, same y).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from data.skeleton import Body, PoseState, skeleton
+from data.store import read_store_dir
+from engine.multiview import reconstruct
+from engine.tracking import Linker, LinkerConfig, Track
+from engine.types import Pose3D
+
+FPS = 15.0
+
+
+class Walker:
+    """A person walking through waypoints [(t, x, y), ...]; absent outside [t0, t_last]."""
+
+    def __init__(self, name: str, waypoints: list[tuple[float, float, float]], height: float,
+                 look: np.ndarray) -> None:
+        self.name = name
+        self.wp = np.array(waypoints, float)
+        self.body = Body(height)
+        self.look = np.asarray(look, float)
+
+    def at(self, t: float) -> np.ndarray | None:
+        w = self.wp
+        if t < w[0, 0] - 1e-9 or t > w[-1, 0] + 1e-9:
+            return None
+        return np.array([np.interp(t, w[:, 0], w[:, 1]), np.interp(t, w[:, 0], w[:, 2])])
+
+    def pose(self, t: float, rng: np.random.Generator, noise: float = 0.02, where: "Walker | None" = None
+             ) -> Pose3D | None:
+        """Skeleton at time t (drawn at `where`'s place instead, if given)."""
+        xy = (where or self).at(t)
+        if xy is None or self.at(t) is None:
+            return None
+        nxt = self.at(min(t + 0.2, self.wp[-1, 0]))
+        v = (nxt - xy) if nxt is not None else np.zeros(2)
+        heading = float(np.arctan2(v[1], v[0])) if np.linalg.norm(v) > 1e-3 else 0.0
+        moving = float(np.linalg.norm(v) > 1e-3)
+        J = skeleton(self.body, PoseState(pos=xy, heading=heading, gait_phase=t * 6.0, stride=moving))
+        J = J + rng.normal(0, noise, J.shape)
+        return Pose3D(t, J, np.full(17, 0.9), np.full(17, 1.5), [("cam-01", 0)])
+
+    def appearance(self, rng: np.random.Generator) -> np.ndarray:
+        return np.clip(self.look + rng.normal(0, 0.03, self.look.shape), 0, None)
+
+
+def run(store, scans, walkers, t_end, rng, extra=None, with_appearance=True, config=None, drop=None, place=None):
+    """Feed the walkers' poses to a Linker at FPS; returns (tracks, truth {name: (times, xy)})."""
+    lk = Linker(store, scans, FPS, config)
+    truth: dict[str, list] = {w.name: [] for w in walkers}
+    for k in range(int(round(t_end * FPS)) + 1):
+        t = k / FPS
+        poses, apps = [], []
+        for w in walkers:
+            if drop and drop(w.name, t):
+                continue
+            p = w.pose(t, rng, where=place(w, t) if place else None)
+            if p is not None:
+                poses.append(p)
+                apps.append(w.appearance(rng))
+                truth[w.name].append((t, w.at(t)))
+        for p in (extra(t) if extra else []):
+            poses.append(p)
+            apps.append(None)
+        order = rng.permutation(len(poses))  # the detector's order means nothing
+        lk.update(t, [poses[i] for i in order], [apps[i] for i in order] if with_appearance else None)
+    return lk.finish(), truth
+
+
+def follows(track: Track, truth: list, outside: list[tuple[float, float, str]] | None = None, tol: float = 0.3
+            ) -> float:
+    """Share of the track's samples (outside its tangled intervals) within tol of this truth person."""
+    tt = {round(t, 4): xy for t, xy in truth}
+    hits = n = 0
+    for t, xy in zip(track.times, track.floor):
+        if any(a - 0.1 <= t <= b + 0.1 for a, b, _ in (outside or track.tangled)):
+            continue
+        ref = tt.get(round(float(t), 4))
+        n += 1
+        hits += ref is not None and np.linalg.norm(ref - xy) < tol
+    return hits / max(n, 1)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from tiny_store import write_tiny_store
+    return read_store_dir(write_tiny_store(tmp_path_factory.mktemp("tiny")))[0]
+
+
+RED = np.array([0.8, 0.5, 0.1, 0.1, 0.1, 0.1, 0.3, 0.1])
+BLUE = np.array([0.1, 0.1, 0.2, 0.8, 0.5, 0.1, 0.1, 0.3])
+GREEN = np.array([0.1, 0.6, 0.1, 0.1, 0.2, 0.7, 0.1, 0.1])
+
+
+def tangle_walkers(swap_sides: bool) -> list[Walker]:
+    """A and B enter, meet mid-floor within 0.4 m, stand 2 s, (exchange sides,) part and leave."""
+    a_wp = [(1.0, 0.7, 3.0), (3.0, 3.0, 3.0), (5.0, 3.8, 3.0), (7.0, 3.8, 3.0)]
+    b_wp = [(3.0, 0.7, 3.0), (4.5, 2.5, 2.3), (5.5, 4.2, 3.0), (7.0, 4.2, 3.0)]
+    if swap_sides:  # in the middle of the tangle they step round each other
+        a_wp += [(7.6, 4.2, 3.1), (8.0, 4.2, 3.0)]
+        b_wp += [(7.6, 3.8, 2.9), (8.0, 3.8, 3.0)]
+        a_end, b_end = (4.6, 4.6), (4.2, 1.9)
+    else:
+        a_wp += [(8.0, 3.8, 3.0)]
+        b_wp += [(8.0, 4.2, 3.0)]
+        a_end, b_end = (4.2, 1.9), (4.6, 4.6)
+    # part: one goes up, the other down, then both to the exit
+    a_wp += [(9.5, *a_end), (12.0, 7.3, 2.8)]
+    b_wp += [(9.5, *b_end), (13.5, 7.3, 3.3)]
+    return [Walker("A", a_wp, 1.66, RED), Walker("B", b_wp, 1.86, BLUE)]
+
+
+SCANS_AB = [{"t": 0.9, "gate": "in-1", "kind": "entry", "account": "acct-A", "party_size": 1, "role": "shopper"},
+            {"t": 2.9, "gate": "in-1", "kind": "entry", "account": "acct-B", "party_size": 1, "role": "shopper"}]
+
+
+@pytest.mark.parametrize("swap_sides", [False, True])
+def test_tangle_marked_and_identities_kept(store, swap_sides):
+    rng = np.random.default_rng(1)
+    walkers = tangle_walkers(swap_sides)
+    tracks, truth = run(store, SCANS_AB, walkers, 14.0, rng)
+    assert len(tracks) == 2
+    by_acct = {tr.account: tr for tr in tracks}
+    assert set(by_acct) == {"acct-A", "acct-B"}
+    ta, tb = by_acct["acct-A"], by_acct["acct-B"]
+    # both marked tangled over the meeting, with each other
+    for tr, other in ((ta, tb), (tb, ta)):
+        assert tr.tangled, tr
+        t0, t1, oid = tr.tangled[0]
+        assert oid == other.id
+        assert 4.5 < t0 < 5.5 and 8.0 < t1 < 10.0
+        assert tr.born_in_entry and tr.ended_in_exit and tr.role == "shopper"
+        assert len(tr.reid) == 1 and not tr.reid[0].ambiguous and tr.reid[0].margin > 0.15
+        assert tr.reid[0].tracks == tuple(sorted((ta.id, tb.id))) and not tr.reid[0].swapped
+    # no identity switch: outside the tangle each track follows its person
+    assert follows(ta, truth["A"]) > 0.97
+    assert follows(tb, truth["B"]) > 0.97
+    assert abs(ta.height_m - tb.height_m) > 0.1
+
+
+def test_forced_swap_in_tangle_is_undone_and_recorded(store):
+    """While they stand together the detections jump sides (as a bad frame would): position alone swaps them."""
+    rng = np.random.default_rng(2)
+    walkers = tangle_walkers(False)
+    a, b = walkers
+
+    def place(w, t):  # from t=6 s on, each skeleton is drawn where the other one is
+        return (b if w is a else a) if t >= 6.0 else None
+
+    # assignment on position only (no look tie-break), so the tracker does follow the jump
+    tracks, truth = run(store, SCANS_AB, walkers, 14.0, rng, place=place,
+                        config=LinkerConfig(height_weight=0.0, app_weight=0.0))
+    truth = {"A": truth["B"], "B": truth["A"]}  # A's look now walks B's path and the other way round
+    by_acct = {tr.account: tr for tr in tracks}
+    ta, tb = by_acct["acct-A"], by_acct["acct-B"]
+    decisions = ta.reid + tb.reid
+    assert decisions
+    assert any(d.swapped for d in decisions)
+    d = next(d for d in decisions if d.swapped)
+    assert d.margin > 0.15 and not d.ambiguous and set(d.mapping) == {ta.id, tb.id}
+    assert "reid-swapped" in ta.flags + tb.flags
+    # after the decision each identity follows its own person again (histories exchanged, not silently)
+    def late(tr, name):  # share of samples after the tangle on that person's path
+        path = dict((round(t, 4), p) for t, p in truth[name])
+        return np.mean([np.linalg.norm(xy - path[round(float(tt), 4)]) < 0.3
+                        for tt, xy in zip(tr.times, tr.floor) if tt > 9.5])
+
+    assert late(ta, "A") > 0.95 and late(tb, "B") > 0.95
+
+
+def test_crossing_paths_without_appearance(store):
+    """Two people cross at walking speed (an X through one point): the motion model keeps them apart."""
+    rng = np.random.default_rng(3)
+    walkers = [Walker("A", [(1.0, 0.7, 3.0), (2.0, 2.0, 3.0), (6.0, 6.0, 4.2)], 1.7, RED),
+               Walker("B", [(1.0, 2.0, 2.0), (2.0, 2.0, 2.0), (6.0, 6.0, 3.6)], 1.7, BLUE)]
+    # B is already inside at t=1 (no scan for B), crossing A's path near (4, 3.3) at t=4
+    scans = SCANS_AB[:1]
+    tracks, truth = run(store, scans, walkers, 7.0, rng, with_appearance=False)
+    assert len(tracks) == 2
+    ta = next(tr for tr in tracks if tr.account == "acct-A")
+    tb = next(tr for tr in tracks if tr is not ta)
+    assert follows(ta, truth["A"], outside=[]) > 0.95
+    assert follows(tb, truth["B"], outside=[]) > 0.95
+    assert not tb.born_in_entry and tb.account is None and "born-outside-entry" in tb.flags
+
+
+def test_accounts_parties_and_roles(store):
+    rng = np.random.default_rng(4)
+    scans = [{"t": 1.0, "gate": "in-1", "kind": "entry", "account": "fam", "party_size": 2, "role": "shopper"},
+             {"t": 4.0, "gate": "in-1", "kind": "entry", "account": "solo", "party_size": 1, "role": "shopper"},
+             {"t": 8.0, "gate": "in-1", "kind": "entry", "account": "staff-1", "party_size": 1, "role": "associate"}]
+    walkers = [
+        Walker("mum", [(1.0, 0.5, 2.8), (4.0, 3.5, 2.0), (7.0, 7.3, 3.0)], 1.68, RED),
+        Walker("kid", [(2.2, 0.9, 3.3), (5.0, 3.5, 3.8), (8.0, 7.3, 2.8)], 1.55, GREEN),
+        Walker("solo", [(4.1, 0.7, 3.0), (6.0, 2.5, 3.0), (9.0, 7.3, 3.2)], 1.8, BLUE),
+        Walker("staff", [(8.2, 0.7, 3.0), (10.0, 3.0, 2.0), (13.0, 7.3, 3.0)], 1.75, RED[::-1]),
+        Walker("tailgater", [(10.5, 0.7, 3.0), (12.0, 2.5, 3.0), (15.0, 7.3, 3.0)], 1.7, GREEN[::-1]),
+    ]
+    tracks, truth = run(store, scans, walkers, 15.5, rng)
+    assert len(tracks) == 5
+
+    def track_of(name):
+        return max(tracks, key=lambda tr: follows(tr, truth[name], outside=[]))
+
+    mum, kid, solo, staff, tail = (track_of(n) for n in ("mum", "kid", "solo", "staff", "tailgater"))
+    assert mum.account == kid.account == "fam" and mum.party == kid.party == 0
+    assert solo.account == "solo" and solo.party == 1 and solo.role == "shopper"
+    assert staff.account == "staff-1" and staff.role == "associate"
+    assert tail.account is None and tail.born_in_entry and "no-scan" in tail.flags
+    assert all(tr.ended_in_exit and tr.exit_gate == "out-1" for tr in tracks)
+    assert [tr.id for tr in tracks] == ["t001", "t002", "t003", "t004", "t005"]
+
+
+def test_already_inside_lost_and_found_and_false_detections(store):
+    rng = np.random.default_rng(5)
+    walkers = [
+        # inside at t=0, mid-floor, with no scan; vanishes (occluded) 4-8 s, found 1 m further on
+        Walker("early", [(0.0, 4.0, 2.0), (4.0, 4.0, 2.2), (8.0, 5.0, 2.2), (11.0, 7.3, 3.0)], 1.72, GREEN),
+    ]
+
+    def ghost(t):  # a false 3D person for one frame now and then
+        if int(t * FPS) % 40 == 7:
+            return [Walker("g", [(0, 2.0, 4.0), (99, 2.0, 4.0)], 1.7, RED).pose(t, rng)]
+        return []
+
+    tracks, truth = run(store, [], walkers, 11.5, rng, extra=ghost,
+                        drop=lambda name, t: name == "early" and 4.0 <= t < 8.0)
+    assert len(tracks) == 1
+    tr = tracks[0]
+    assert not tr.born_in_entry and tr.account is None
+    assert "present-at-start" in tr.flags and "relinked" in tr.flags
+    assert tr.gaps and 3.5 < tr.gaps[0][1] - tr.gaps[0][0] < 4.5
+    assert tr.t_start == 0.0 and tr.ended_in_exit
+
+
+def test_lost_track_ends_after_coasting(store):
+    rng = np.random.default_rng(6)
+    walkers = [Walker("x", [(0.5, 0.7, 3.0), (3.0, 3.0, 3.0)], 1.7, RED)]
+    lk = Linker(store, SCANS_AB[:1], FPS)
+    for k in range(int(8 * FPS)):
+        t = k / FPS
+        p = walkers[0].pose(t, rng)
+        lk.update(t, [p] if p is not None else [])
+        if t < 3.0:
+            assert len(lk.active()) <= 1
+    assert lk.active() == {}  # coasted 2.5 s, then ended
+    tracks = lk.finish()
+    assert len(tracks) == 1 and "lost" in tracks[0].flags and not tracks[0].ended_in_exit
+
+
+# -- end to end: simulated store -> noisy 2D -> reconstruct -> linker -> IDF1 / MOTA -------------------------
+
+def run_end_to_end(sim, seed: int = 7, appearance: bool = True) -> tuple[dict, list[Track], float]:
+    """Simulated truth -> noisy 2D in every camera -> reconstruct -> Linker; (motmetrics summary, tracks, ms/step)."""
+    import motmetrics as mm
+
+    from test_multiview import synth_frame
+
+    w = sim.world
+    rng = np.random.default_rng(seed)
+    cams = [c.id for c in sim.cams]
+    offsets = {c: float(rng.uniform(-1 / 30, 1 / 30)) for c in cams}
+    looks = {p.id: np.concatenate([np.array(p.appearance.shirt) / 255, np.array(p.appearance.trousers) / 255])
+             for p in w.people}
+    lk = Linker(sim.store, w.gate_scans, FPS)
+    times = np.arange(0, w.duration_s, 1 / FPS)
+    prev = None
+    t_rec = 0.0
+    for t in times:
+        black = {cams[3]} if 10.0 <= t < 14.0 else set()  # one camera blacks out for 4 s
+        poses = synth_frame(sim, t, rng, offsets=offsets, blackout=black, false_people=1, mix_arms=True)
+        t0 = time.process_time()
+        est = reconstruct(poses, sim.cam_by_id, t, prev)
+        t_rec += time.process_time() - t0
+        prev = est
+        apps = None
+        if appearance:  # what a colour histogram of the person's pixels would give: the nearest person's clothes
+            J = w.joints_at(t)
+            here = [i for i in range(len(w.people)) if np.isfinite(J[i]).all()]
+            apps = []
+            for p in est:
+                d = [np.linalg.norm(J[i][[15, 16], :2].mean(0) - p.floor) for i in here]
+                k = here[int(np.argmin(d))] if d else None
+                apps.append(looks[w.people[k].id] + rng.normal(0, 0.03, 6) if d and min(d) < 0.5 else None)
+        lk.update(t, est, apps)
+    tracks = lk.finish()
+    # motmetrics on floor positions, 0.5 m gate
+    acc = mm.MOTAccumulator(auto_id=True)
+    for t in times:
+        J = w.joints_at(t)
+        live = [i for i in range(len(w.people)) if np.isfinite(J[i]).all()]
+        gt = np.array([J[i][[15, 16], :2].mean(0) for i in live]).reshape(-1, 2)
+        hyp_ids, hyp = [], []
+        for tr in tracks:
+            k = tr.at(t, tol=1e-6)
+            if k is not None:
+                hyp_ids.append(int(tr.id[1:]))  # motmetrics wants numbers
+                hyp.append(tr.floor[k])
+        D = mm.distances.norm2squared_matrix(gt, np.array(hyp).reshape(-1, 2), max_d2=0.25)
+        acc.update([i + 1 for i in live], hyp_ids, D)
+    mh = mm.metrics.create()
+    s = mh.compute(acc, metrics=["idf1", "mota", "num_switches", "num_false_positives", "num_misses",
+                                 "num_objects"], name="e2e")
+    summary = {k: float(s[k].iloc[0]) for k in s.columns}
+    return summary, tracks, t_rec / len(times) * 1e3
+
+
+def test_end_to_end_idf1_mota():
+    from test_multiview import sim_world
+
+    sim = sim_world()
+    w = sim.world
+    m, tracks, ms = run_end_to_end(sim)
+    print(f"\nIDF1 {m['idf1']:.3f} MOTA {m['mota']:.3f} switches {m['num_switches']:.0f} "
+          f"FP {m['num_false_positives']:.0f} misses {m['num_misses']:.0f} of {m['num_objects']:.0f}; "
+          f"tracks {len(tracks)} for {len(w.people)} people; reconstruct {ms:.1f} ms/step (CPU)")
+    for tr in tracks:
+        print(f"  {tr.id} {tr.account} born_in_entry={tr.born_in_entry} exit={tr.ended_in_exit} "
+              f"{tr.t_start:.1f}-{tr.t_end:.1f} tangled={[(round(a, 1), round(b, 1), o) for a, b, o in tr.tangled]} "
+              f"flags={tr.flags}")
+    assert m["idf1"] > 0.9 and m["mota"] > 0.85
+    assert len(tracks) == len(w.people)
+    # accounts: the tracks carry the scans' accounts, each as many times as it has people
+    assert sorted(tr.account for tr in tracks) == sorted(p.account for p in w.people)
+    assert all(tr.born_in_entry and tr.ended_in_exit for tr in tracks)
