@@ -1,0 +1,271 @@
+"""`walkout process`: a recording in, an engine run out (perception: stages 1-4 of design.md).
+
+Two passes. The camera pass runs in worker processes, one camera at a time. It decodes the
+camera's frames, finds the people, and estimates their 2D poses and clothing colours at the
+engine's rate (`pose_hz`): for each engine tick, the frame nearest the tick. The world pass runs
+in the main process. It collects, for each tick, every camera's 2D poses at their own frame
+times, triangulates the skeletons, and feeds the linker, which ties tracks to the gate scans.
+The run is written to a temporary directory and renamed into place, so a failure leaves no
+half-written run behind.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import multiprocessing as mp
+import numpy as np
+
+from data.errors import InputError
+from data.recording import open_recording
+from engine.appearance import appearance
+from engine.run import CameraFrames, TrackInfo, write_run
+from engine.types import Pose2D
+
+Progress = Callable[[str, float], None]
+POSE_BATCH_FRAMES = 8
+
+
+@dataclass
+class ProcessOptions:
+    pose_hz: float = 5.0
+    workers: int = 2
+    overwrite: bool = False
+
+
+@dataclass
+class CameraResult:
+    frames: CameraFrames
+    appearance: np.ndarray  # (K, DIM) per keypoint row, NaN when unknown
+    gaps: list[dict]
+    seconds: float
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    duration_s: float
+    wall_s: float
+    tracks: int
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in self.stage_s.items())
+        return (f"wrote {self.out}: {self.tracks} tracks over {self.duration_s:g} s in {self.wall_s:.1f} s "
+                f"({self.wall_s / max(self.duration_s, 1e-9):.2f}x real time; {stages})")
+
+
+def ticks_of(duration: float, hz: float) -> np.ndarray:
+    return np.arange(0.0, duration + 1e-9, 1.0 / hz)
+
+
+def camera_gaps(cam_id: str, times: np.ndarray, fps: float, black: np.ndarray, duration: float) -> list[dict]:
+    """Intervals a camera shows nothing useful: late start, missing frames, black frames."""
+    gaps = []
+    if not len(times):
+        return [{"camera": cam_id, "from": 0.0, "to": duration, "kind": "no-frames"}]
+    if times[0] > 1.5 / fps:
+        gaps.append({"camera": cam_id, "from": 0.0, "to": float(times[0]), "kind": "late-start"})
+    d = np.diff(times)
+    for i in np.flatnonzero(d > 2.5 / fps):
+        gaps.append({"camera": cam_id, "from": float(times[i]), "to": float(times[i + 1]), "kind": "missing-frames"})
+    if black.any():
+        edges = np.flatnonzero(np.diff(np.r_[0, black.astype(int), 0]))
+        for a, b in zip(edges[::2], edges[1::2]):
+            gaps.append({"camera": cam_id, "from": float(times[a]), "to": float(times[b - 1]), "kind": "black"})
+    return gaps
+
+
+def camera_pass(rec_root: Path, cam_id: str, pose_hz: float) -> CameraResult:
+    """Detections, 2D poses and appearance of one camera at the engine's ticks."""
+    from engine.detection import PersonDetector
+    from engine.frames import CameraStream, Frame
+    from engine.pose2d.infer import PoseEstimator
+
+    t0 = time.perf_counter()
+    rec = open_recording(rec_root)
+    stream = CameraStream(rec, cam_id)
+    det = PersonDetector(rec, cam_id)
+    if not stream.has_depth:
+        det.prime(stream)
+    est = PoseEstimator(threads=1)
+    times = stream.times
+    ticks = ticks_of(rec.duration_s, pose_hz)
+    want: dict[int, float] = {}
+    if len(times):
+        idx = np.clip(np.searchsorted(times, ticks), 1, len(times) - 1)
+        near = np.where(np.abs(times[idx - 1] - ticks) <= np.abs(times[idx] - ticks), idx - 1, idx)
+        for tk, i in zip(ticks, near):
+            if abs(times[i] - tk) <= 0.5 / pose_hz:
+                want[int(i)] = float(times[i])
+    out_t, det_rows, kp_rows, apps, black = [], [], [], [], np.zeros(len(times), bool)
+    pending: list[tuple[int, np.ndarray, list]] = []
+
+    def flush() -> None:
+        preds = est.predict_batch([(rgb, [d.box for d in dets]) for _, rgb, dets in pending])
+        for (fi, rgb, dets), kps in zip(pending, preds):
+            for di, kp in enumerate(kps):
+                kp_rows.append((fi, di, kp))
+                a = appearance(rgb, kp)
+                apps.append(a if a is not None else np.full(12, np.nan, np.float32))
+        pending.clear()
+
+    for fr in stream.iter_frames(rgb=True, depth=False):
+        i = fr.index
+        if fr.rgb is not None and i % 3 == 0:
+            black[i] = float(fr.rgb[::8, ::8].mean()) < 6.0
+        if i not in want:
+            continue
+        if stream.has_depth:
+            fr = Frame(fr.t, fr.rgb, stream.frame(i, rgb=False, depth=True).depth, i)
+        fi = len(out_t)
+        out_t.append(fr.t)
+        is_black = float(fr.rgb[::8, ::8].mean()) < 6.0
+        black[i] = is_black
+        dets = [] if is_black else det(fr)
+        for d in dets:
+            det_rows.append((fi, d))
+        if dets:
+            pending.append((fi, fr.rgb, dets))
+        if len(pending) >= POSE_BATCH_FRAMES:
+            flush()
+    if pending:
+        flush()
+    stream.close()
+    # kp rows reference detections by (frame, index within that frame): make it a global detection index
+    first_det = {}
+    for k, (fi, _) in enumerate(det_rows):
+        first_det.setdefault(fi, k)
+    cf = CameraFrames(
+        camera=cam_id, times=np.array(out_t, float),
+        det_frame=np.array([fi for fi, _ in det_rows], int),
+        det_box=np.array([d.box for _, d in det_rows], int).reshape(-1, 4),
+        det_score=np.array([d.score for _, d in det_rows], float),
+        det_foot=np.array([d.foot if d.foot is not None else np.full(3, np.nan) for _, d in det_rows],
+                          float).reshape(-1, 3),
+        kp_frame=np.array([fi for fi, _, _ in kp_rows], int),
+        kp=np.array([kp for _, _, kp in kp_rows], np.float32).reshape(-1, 17, 3),
+        kp_det=np.array([first_det[fi] + di for fi, di, _ in kp_rows], int))
+    cam = rec.camera(cam_id)
+    gaps = camera_gaps(cam_id, times, cam.fps, black, rec.duration_s)
+    return CameraResult(cf, np.array(apps, np.float32).reshape(-1, 12), gaps, time.perf_counter() - t0)
+
+
+def _unit(v: np.ndarray) -> np.ndarray | None:
+    if v is None or not np.isfinite(v).all():
+        return None
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-9 else None
+
+
+def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: Progress | None):
+    """Skeletons per tick, then tracks."""
+    from engine.multiview import reconstruct
+    from engine.tracking import Linker
+
+    cams = {c.id: c for c in rec.cameras}
+    linker = Linker(rec.store, rec.gate_events(), fps=pose_hz)
+    ticks = ticks_of(rec.duration_s, pose_hz)
+    prev = None
+    for k, tk in enumerate(ticks):
+        poses: list[Pose2D] = []
+        apps: list[np.ndarray] = []
+        for cid, res in results.items():
+            cf = res.frames
+            if not len(cf.times):
+                continue
+            fi = int(np.argmin(np.abs(cf.times - tk)))
+            if abs(cf.times[fi] - tk) > 0.5 / pose_hz:
+                continue
+            for r in np.flatnonzero(cf.kp_frame == fi):
+                poses.append(Pose2D(cid, float(cf.times[fi]), cf.kp[r].astype(float),
+                                    tuple(int(v) for v in cf.det_box[cf.kp_det[r]]), int(r)))
+                apps.append(res.appearance[r])
+        people = reconstruct(poses, cams, float(tk), prev)
+        looks = []
+        for p in people:
+            vs = [apps[i] for _, i in p.views if i < len(apps) and np.isfinite(apps[i]).all()]
+            looks.append(_unit(np.median(vs, axis=0)) if vs else None)
+        linker.update(float(tk), people, looks)
+        prev = people
+        if progress and k % 10 == 0:
+            progress("world", k / len(ticks))
+    return ticks, linker.finish()
+
+
+def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = None,
+                      progress: Progress | None = None) -> RunSummary:
+    opts = opts or ProcessOptions()
+    if opts.pose_hz <= 0 or opts.pose_hz > 60:
+        raise InputError(f"--pose-hz: must be in (0, 60], got {opts.pose_hz}")
+    t_start = time.perf_counter()
+    rec_root, out = Path(rec_root), Path(out)
+    rec = open_recording(rec_root)
+    rec.gate_events()  # bad gate files fail before any work
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not opts.overwrite:
+        raise InputError(f"{out}: exists and is not empty (use --overwrite to replace it)")
+    from engine.pose2d import infer
+
+    if not infer.DEFAULT_WEIGHTS.is_file():
+        raise InputError(f"{infer.DEFAULT_WEIGHTS}: the pose network's weights are missing "
+                         f"(train them with `walkout train pose`)")
+    cams = [c.id for c in rec.cameras if c.video]
+    results: dict[str, CameraResult] = {}
+    stage: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if opts.workers <= 1:
+        for n, cid in enumerate(cams):
+            results[cid] = camera_pass(rec_root, cid, opts.pose_hz)
+            if progress:
+                progress("cameras", (n + 1) / len(cams))
+    else:
+        with ProcessPoolExecutor(max_workers=opts.workers, mp_context=mp.get_context("spawn")) as ex:
+            futs = {ex.submit(camera_pass, rec_root, cid, opts.pose_hz): cid for cid in cams}
+            for n, f in enumerate(as_completed(futs)):
+                results[futs[f]] = f.result()
+                if progress:
+                    progress("cameras", (n + 1) / len(cams))
+    results = {cid: results[cid] for cid in cams}
+    stage["cameras"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ticks, tracks = world_pass(rec, results, opts.pose_hz, progress)
+    stage["world"] = time.perf_counter() - t0
+    P = len(tracks)
+    joints = np.full((len(ticks), P, 17, 3), np.nan, np.float32)
+    conf = np.zeros((len(ticks), P, 17), np.float32)
+    floor = np.full((len(ticks), P, 2), np.nan, np.float32)
+    index = {round(float(t), 6): k for k, t in enumerate(ticks)}
+    for p, tr in enumerate(tracks):
+        for n, t in enumerate(tr.times):
+            k = index.get(round(float(t), 6))
+            if k is None:
+                k = int(np.argmin(np.abs(ticks - t)))
+            joints[k, p] = tr.joints[n]
+            conf[k, p] = tr.confidence[n]
+            floor[k, p] = tr.floor[n]
+    infos = [TrackInfo(id=tr.id, account=tr.account, role=tr.role, party=tr.party, born_in_entry=tr.born_in_entry,
+                       ended_in_exit=tr.ended_in_exit, t0=tr.t_start, t1=tr.t_end,
+                       tangled=[(float(a), float(b), str(o)) for a, b, o in tr.tangled],
+                       reid=[dict(r.__dict__) for r in tr.reid], flags=list(tr.flags)) for tr in tracks]
+    gaps = [g for r in results.values() for g in r.gaps]
+    manifest = {"recording": rec.id, "recording_path": str(rec_root.resolve()), "duration_s": rec.duration_s,
+                "pose_hz": opts.pose_hz, "cameras": cams, "camera_gaps": gaps,
+                "stage_s": {k: round(v, 2) for k, v in stage.items()},
+                "camera_s": {cid: round(r.seconds, 2) for cid, r in results.items()}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_run(tmp, manifest, ticks, [tr.id for tr in tracks], joints, conf, floor, infos,
+                  [r.frames for r in results.values()])
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return RunSummary(out, rec.duration_s, time.perf_counter() - t_start, P, stage)
