@@ -48,7 +48,6 @@ def test_tracking_and_pose_metrics_on_a_short_recording(processed):
     t, p = r["tracking"], r["pose"]
     # thresholds for a 24 s, 3-person recording: well inside what `benchmarks/bench_process.py` measures
     assert t["mota"] >= 0.8 and t["idf1"] >= 0.8, t
-    print(t, p)
     assert p["mpjpe_m"] <= 0.25 and p["wrist_median_m"] <= 0.45, p
 
 
