@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ import numpy as np
 from data.cameras import Camera, read_cameras
 from data.camera_placement import auto_cameras
 from data.choreography import choreograph
-from data.errors import InputError, ScenarioError
+from data.atomic import atomic_dir, refuse_non_empty
+from data.errors import ScenarioError
 from data.loadcells import write_weights
 from data.presets import PRESETS, write_preset
 from data.render import render_camera_streams
@@ -170,11 +170,8 @@ def simulate(sc: Scenario, out: Path, *, overwrite: bool = False, workers: int =
              progress: Progress | None = None, recording_id: str | None = None) -> Path:
     """Write the recording of scenario `sc` to `out`; returns out."""
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise InputError(f"{out}: exists and is not empty (use --overwrite to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    refuse_non_empty(out, overwrite)
+    with atomic_dir(out) as tmp:
         store, catalog = prepare_store(sc, tmp)
         cams = prepare_cameras(sc, store)
         world = choreograph(sc, store, catalog, {c.id for c in cams},
@@ -194,10 +191,4 @@ def simulate(sc: Scenario, out: Path, *, overwrite: bool = False, workers: int =
                     "source": f"{SIMULATOR}, scenario {Path(sc.name).stem}, seed {sc.seed}"}
         (tmp / "recording.json").write_text(json.dumps(manifest, indent=1))
         render_all(store, catalog, plans, world, tmp / "cameras", sc.seed, workers, progress)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

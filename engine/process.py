@@ -10,8 +10,6 @@ half-written run behind.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from typing import Callable
 import multiprocessing as mp
 import numpy as np
 
+from data.atomic import atomic_dir, refuse_non_empty
 from data.errors import InputError
 from data.recording import open_recording
 from engine.appearance import appearance
@@ -207,8 +206,7 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     rec_root, out = Path(rec_root), Path(out)
     rec = open_recording(rec_root)
     rec.gate_events()  # bad gate files fail before any work
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not opts.overwrite:
-        raise InputError(f"{out}: exists and is not empty (use --overwrite to replace it)")
+    refuse_non_empty(out, opts.overwrite)
     from engine.pose2d import infer
 
     if not infer.DEFAULT_WEIGHTS.is_file():
@@ -257,15 +255,7 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
                 "pose_hz": opts.pose_hz, "cameras": cams, "camera_gaps": gaps,
                 "stage_s": {k: round(v, 2) for k, v in stage.items()},
                 "camera_s": {cid: round(r.seconds, 2) for cid, r in results.items()}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         write_run(tmp, manifest, ticks, [tr.id for tr in tracks], joints, conf, floor, infos,
                   [r.frames for r in results.values()])
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return RunSummary(out, rec.duration_s, time.perf_counter() - t_start, P, stage)
