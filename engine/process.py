@@ -155,6 +155,65 @@ def camera_pass(rec_root: Path, cam_id: str, pose_hz: float) -> CameraResult:
     return CameraResult(cf, np.array(apps, np.float32).reshape(-1, 12), gaps, time.perf_counter() - t0)
 
 
+def keypoints_pass(rec_root: Path, cam_id: str, pose_hz: float) -> CameraResult:
+    """A camera that delivers its own 2D poses (recording.md `keypoints`): read them at the engine's ticks."""
+    import json
+
+    from data.errors import RecordingError
+    from data.recording import open_recording as _open
+
+    t0 = time.perf_counter()
+    rec = _open(rec_root)
+    cam = rec.camera(cam_id)
+    path = rec.root / "cameras" / cam.keypoints
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise RecordingError(f"{path}: missing (camera {cam_id} keypoints)") from None
+    times, people = [], []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            t = float(row["t"])
+            kp = np.asarray(row["people"], float).reshape(-1, 17, 3)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise RecordingError(f"{path}: line {n}: expected {{\"t\": s, \"people\": [[[u, v, score] x 17], ...]}} "
+                                 f"({e})") from None
+        if times and t <= times[-1]:
+            raise RecordingError(f"{path}: line {n}: time {t} does not follow {times[-1]}")
+        times.append(t)
+        people.append(kp)
+    times_a = np.array(times, float)
+    ticks = ticks_of(rec.duration_s, pose_hz)
+    chosen = []
+    if len(times_a):
+        for tk in ticks:
+            i = int(np.argmin(np.abs(times_a - tk)))
+            if abs(times_a[i] - tk) <= 0.5 / pose_hz and (not chosen or chosen[-1] != i):
+                chosen.append(i)
+    out_t, boxes, scores, kp_frame, kps = [], [], [], [], []
+    for i in chosen:
+        fi = len(out_t)
+        out_t.append(times_a[i])
+        for kp in people[i]:
+            seen = kp[:, 2] > 0
+            if seen.sum() < 2:
+                continue
+            lo, hi = kp[seen, :2].min(0), kp[seen, :2].max(0)
+            boxes.append((int(lo[0]), int(lo[1]), int(np.ceil(hi[0])) + 1, int(np.ceil(hi[1])) + 1))
+            scores.append(float(kp[seen, 2].mean()))
+            kp_frame.append(fi)
+            kps.append(kp)
+    n = len(kps)
+    cf = CameraFrames(cam_id, np.array(out_t, float), np.array(kp_frame, int), np.array(boxes, int).reshape(-1, 4),
+                      np.array(scores, float), np.full((n, 3), np.nan), np.array(kp_frame, int),
+                      np.array(kps, np.float32).reshape(-1, 17, 3), np.arange(n))
+    gaps = camera_gaps(cam_id, times_a, cam.fps, np.zeros(len(times_a), bool), rec.duration_s)
+    return CameraResult(cf, np.full((n, 12), np.nan, np.float32), gaps, time.perf_counter() - t0)
+
+
 def _unit(v: np.ndarray) -> np.ndarray | None:
     if v is None or not np.isfinite(v).all():
         return None
@@ -209,25 +268,29 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     refuse_non_empty(out, opts.overwrite)
     from engine.pose2d import infer
 
-    if not infer.DEFAULT_WEIGHTS.is_file():
+    if any(c.video and not c.keypoints for c in rec.cameras) and not infer.DEFAULT_WEIGHTS.is_file():
         raise InputError(f"{infer.DEFAULT_WEIGHTS}: the pose network's weights are missing "
                          f"(train them with `walkout train pose`)")
-    cams = [c.id for c in rec.cameras if c.video]
+    cams = [c.id for c in rec.cameras]
     results: dict[str, CameraResult] = {}
     stage: dict[str, float] = {}
     t0 = time.perf_counter()
+    for c in rec.cameras:  # smart cameras: their own 2D poses are used instead of the pixels
+        if c.keypoints:
+            results[c.id] = keypoints_pass(rec_root, c.id, opts.pose_hz)
+    video_cams = [cid for cid in cams if cid not in results]
     if opts.workers <= 1:
-        for n, cid in enumerate(cams):
+        for n, cid in enumerate(video_cams):
             results[cid] = camera_pass(rec_root, cid, opts.pose_hz)
             if progress:
-                progress("cameras", (n + 1) / len(cams))
+                progress("cameras", (n + 1) / len(video_cams))
     else:
         with ProcessPoolExecutor(max_workers=opts.workers, mp_context=mp.get_context("spawn")) as ex:
-            futs = {ex.submit(camera_pass, rec_root, cid, opts.pose_hz): cid for cid in cams}
+            futs = {ex.submit(camera_pass, rec_root, cid, opts.pose_hz): cid for cid in video_cams}
             for n, f in enumerate(as_completed(futs)):
                 results[futs[f]] = f.result()
                 if progress:
-                    progress("cameras", (n + 1) / len(cams))
+                    progress("cameras", (n + 1) / len(video_cams))
     results = {cid: results[cid] for cid in cams}
     stage["cameras"] = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -61,3 +61,47 @@ def test_a_broken_recording_exits_2_with_a_message(tmp_path, processed):
     assert r.returncode == 2, r.stderr
     assert "cam-01.mp4" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def _smart_camera_copy(rec: Path, out: Path, noise_px: float = 2.0) -> Path:
+    """The same recording as delivered by smart cameras: per camera a keypoints file (truth projected,
+    with pixel noise, joints outside the image at score 0) and no video."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from data.recording import open_recording
+
+    shutil.copytree(rec, out, ignore=shutil.ignore_patterns("*.mp4", "*.mkv"))
+    r = open_recording(rec)
+    z = np.load(rec / "truth" / "poses.npz")
+    rng = np.random.default_rng(0)
+    cams = json.loads((rec / "cameras" / "cameras.json").read_text())
+    for c, cam in zip(cams["cameras"], r.cameras):
+        c["video"], c["depth"], c["keypoints"] = None, None, f"{cam.id}.keypoints.jsonl"
+        lines = []
+        for k in range(0, len(z["t"]), 2):  # 15 fps
+            people = []
+            for j in z["joints"][k]:
+                if not np.isfinite(j).all():
+                    continue
+                uv = cam.project(j) + rng.normal(0, noise_px, (17, 2))
+                ok = cam.in_image(uv)
+                if ok.sum() < 6:
+                    continue
+                people.append([[float(u), float(v), 1.0 if o else 0.0] for (u, v), o in
+                               zip(np.nan_to_num(uv), ok)])
+            lines.append(json.dumps({"t": round(float(z["t"][k]), 4), "people": people}))
+        (out / "cameras" / c["keypoints"]).write_text("\n".join(lines) + "\n")
+    (out / "cameras" / "cameras.json").write_text(json.dumps(cams))
+    return out
+
+
+def test_cameras_that_deliver_keypoints_are_used_instead_of_pixels(processed, tmp_path):
+    rec, _ = processed
+    smart = _smart_camera_copy(rec, tmp_path / "smart")
+    process_recording(smart, tmp_path / "run", ProcessOptions(pose_hz=5, workers=1))
+    r = evaluate(smart, load_run(tmp_path / "run"))
+    assert r["tracking"]["idf1"] >= 0.95 and r["tracking"]["visits_clean"] == r["tracking"]["visits"], r["tracking"]
+    assert r["pose"]["mpjpe_m"] <= 0.06 and r["pose"]["wrist_median_m"] <= 0.06, r["pose"]
