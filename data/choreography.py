@@ -12,7 +12,7 @@ end) raises ScenarioError naming the person and the action.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np

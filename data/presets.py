@@ -9,7 +9,6 @@ the same bytes.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from data.catalog_images import PATTERNS, ProductLook, write_product_images
 from data.errors import ScenarioError
-from data.store import Bin, Catalog, Gate, Product, Sensor, Shelf, Store, read_store_dir
+from data.store import Bin, Catalog, Gate, Product, Sensor, Shelf, Store
 
 PRESETS = ("corner-store", "go-store")
 
@@ -358,18 +357,9 @@ def _dumps(obj: dict) -> str:
     return "\n".join(lines + ["}"]) + "\n"
 
 
-_LOADED: dict[str, Path] = {}
-
-
 def load_preset(name: str) -> tuple[Store, Catalog]:
-    """A preset as read back from disk (written once per process to a temporary directory).
+    """A preset as read back from disk, so callers get exactly what a recording of it would hold."""
+    from data.store_source import load_store
 
-    Reading back through read_store_dir means callers get exactly what a
-    recording written from this preset would hold.
-    """
-    preset_plan(name)  # unknown names fail before anything is written
-    if name not in _LOADED or not (_LOADED[name] / "store.json").is_file():
-        path = Path(tempfile.mkdtemp(prefix=f"walkout-{name}-"))
-        write_preset(name, path)
-        _LOADED[name] = path
-    return read_store_dir(_LOADED[name])
+    preset_plan(name)  # unknown names fail with this module's message, listing the presets
+    return load_store(name)

@@ -9,7 +9,6 @@ if anyone would still be inside at the end, the next candidate is drawn.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 

@@ -22,12 +22,11 @@ from data.cameras import Camera, read_cameras
 from data.camera_placement import auto_cameras
 from data.choreography import choreograph
 from data.atomic import atomic_dir, refuse_non_empty
-from data.errors import ScenarioError
 from data.loadcells import write_weights
-from data.presets import PRESETS, write_preset
 from data.render import render_camera_streams
 from data.scenario import AutoCameras, Scenario
 from data.store import Catalog, Store, read_store_dir
+from data.store_source import store_dir
 from data.world import World
 
 SIMULATOR = "walkout simulator 0.1.0"
@@ -45,18 +44,10 @@ class CameraPlan:
 
 def prepare_store(sc: Scenario, rec: Path) -> tuple[Store, Catalog]:
     """Put store.json and catalog/ into the recording, from a preset or a store directory."""
-    if sc.store_is_dir:
-        src = Path(sc.store)
-        if not (src / "store.json").is_file():
-            raise ScenarioError(f"store: {src} has no store.json")
-        read_store_dir(src)  # validates before anything is copied
-        shutil.copy2(src / "store.json", rec / "store.json")
-        shutil.copytree(src / "catalog", rec / "catalog")
-    else:
-        if sc.store not in PRESETS:
-            raise ScenarioError(f"store: unknown preset {sc.store!r}; presets are {', '.join(PRESETS)}, "
-                                f"or give a directory starting with ./, ../ or /")
-        write_preset(sc.store, rec)
+    src = store_dir(sc.store)
+    read_store_dir(src)  # validates before anything is copied
+    shutil.copy2(src / "store.json", rec / "store.json")
+    shutil.copytree(src / "catalog", rec / "catalog")
     return read_store_dir(rec)
 
 

@@ -13,14 +13,23 @@ def is_store_dir(name: str) -> bool:
 
 
 def load_store(name: str) -> tuple[Store, Catalog]:
-    """The store and catalog of a preset or directory (presets are written once per machine, to a cache)."""
+    """The store and catalog of a preset or directory."""
+    return read_store_dir(store_dir(name))
+
+
+def store_dir(name: str) -> Path:
+    """The directory holding store.json and catalog/ for a preset or directory name.
+
+    Presets are written once per machine to a cache keyed by the generator's code, so a changed
+    generator never serves a stale store.
+    """
     from data.presets import PRESETS, write_preset
 
     if is_store_dir(name):
         d = Path(name)
         if not (d / "store.json").is_file():
             raise ScenarioError(f"store: {d} has no store.json")
-        return read_store_dir(d)
+        return d
     if name not in PRESETS:
         raise ScenarioError(f"store: unknown preset {name!r}; presets are {', '.join(PRESETS)}, "
                             f"or give a directory starting with ./, ../ or /")
@@ -40,4 +49,4 @@ def load_store(name: str) -> tuple[Store, Catalog]:
         except OSError:  # another process got there first: theirs is identical
             import shutil
             shutil.rmtree(tmp, ignore_errors=True)
-    return read_store_dir(cache)
+    return cache

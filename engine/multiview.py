@@ -428,7 +428,7 @@ def _reassign(fr: _Frame, people: list[_Person], cfg: MultiviewConfig) -> list[_
     """
     if not people:
         return people
-    N, C, P = len(fr.cam), len(fr.ca.ids), len(people)
+    C, P = len(fr.ca.ids), len(people)
     X = np.stack([p.X for p in people])  # (P, J, 3)
     vel = [p.velocity for p in people]
     uvp, _ = fr.ca.project(np.arange(C)[:, None, None], X[None])  # (C, P, J, 2)

@@ -116,7 +116,7 @@ def camera_pass(rec_root: Path, cam_id: str, pose_hz: float) -> CameraResult:
 
     for fr in stream.iter_frames(rgb=True, depth=False):
         i = fr.index
-        if fr.rgb is not None and i % 3 == 0:
+        if i % 3 == 0 or i in want:  # blackouts are found on a sample of frames, and on every frame used
             black[i] = float(fr.rgb[::8, ::8].mean()) < 6.0
         if i not in want:
             continue
@@ -124,9 +124,7 @@ def camera_pass(rec_root: Path, cam_id: str, pose_hz: float) -> CameraResult:
             fr = Frame(fr.t, fr.rgb, stream.frame(i, rgb=False, depth=True).depth, i)
         fi = len(out_t)
         out_t.append(fr.t)
-        is_black = float(fr.rgb[::8, ::8].mean()) < 6.0
-        black[i] = is_black
-        dets = [] if is_black else det(fr)
+        dets = [] if black[i] else det(fr)
         for d in dets:
             det_rows.append((fi, d))
         if dets:

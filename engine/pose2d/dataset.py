@@ -207,7 +207,7 @@ def visibility(cam: Camera, pts: np.ndarray, heights: np.ndarray, k: int, static
     uvs = cam.project(pts)  # (P, N, 2)
     zs = cam.to_camera(pts)[..., 2]
     f = float((cam.K[0, 0] + cam.K[1, 1]) / 2)
-    J, uv, z = pts[k, :NUM_JOINTS], uvs[k, :NUM_JOINTS], zs[k, :NUM_JOINTS]
+    uv, z = uvs[k, :NUM_JOINTS], zs[k, :NUM_JOINTS]
     vis = cam.in_image(uv) & (z > 0.05)
     if not vis.any():
         return vis
