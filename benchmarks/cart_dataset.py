@@ -1,0 +1,73 @@
+"""The labelled recordings the cart benchmark and the confidence calibration use.
+
+    .venv/bin/python benchmarks/cart_dataset.py --seeds 100-115 [--root /tmp/walkout-bench/cart]
+
+Each seed is a random corner-store scenario with about 40 % adversarial actions (simultaneous
+reaches, look-alikes, put-backs and misplaced returns, hand-overs, touches, sensor and camera
+faults), simulated and processed (perception) once and kept under ROOT/seed-N/{rec,run}.
+Existing complete pairs are reused, so the command can be rerun to extend the set.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from data.camera_placement import auto_cameras
+from data.random_scenario import Knobs, random_scenario
+from data.scenario import AutoCameras
+from data.simulate import simulate
+from data.store_source import load_store
+from engine.process import ProcessOptions, process_recording
+
+ROOT = Path("/tmp/walkout-bench/cart")
+
+
+def adversarial_knobs(seed: int, store: str = "corner-store") -> Knobs:
+    """About 40 % of actions adversarial; 8 shoppers in 60-75 s, crowded."""
+    return Knobs(seed=seed, store=store, duration_s=75.0, people=8, parties=2, associates=1, crowding=0.7,
+                 items=(1, 3), simultaneous=0.4, lookalike=0.4, putback=0.15, misplaced=0.15, handovers=1,
+                 touches=0.3, faults=2)
+
+
+def parse_seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            out += list(range(int(a), int(b) + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def ensure(seed: int, root: Path = ROOT, workers: int = 2, store: str = "corner-store") -> tuple[Path, Path]:
+    """(rec, run) of one seed, simulated and processed if not there yet."""
+    d = root / f"seed-{seed}"
+    rec, run = d / "rec", d / "run"
+    if not (rec / "recording.json").exists():
+        st, cat = load_store(store)
+        cams = auto_cameras(st, AutoCameras())
+        sc = random_scenario(adversarial_knobs(seed, store), st, cat, [c.id for c in cams])
+        simulate(sc, rec, overwrite=True, workers=workers)
+    if not (run / "run.json").exists():
+        process_recording(rec, run, ProcessOptions(pose_hz=5, workers=workers, overwrite=True))
+    return rec, run
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", default="100-115")
+    ap.add_argument("--root", type=Path, default=ROOT)
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    for s in parse_seeds(a.seeds):
+        t0 = time.perf_counter()
+        rec, run = ensure(s, a.root, a.workers)
+        print(f"seed {s}: {rec} {run} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Stage 5 and the cart: each load-cell change read as who moved which product how many times.
+
+Every change is explained by a set of hypotheses, one per (track, bin, product, count): the
+weight's likelihood (the change against count x the product's unit weight), the hand's (how near
+the track's hand came to the bin while the load changed), and where products of one family weigh
+the same, the product classifier's view of the hand. Hypotheses only name products that can be
+there: a take names what the bin holds now (misplaced returns included), a put names what the
+track is carrying. The best hypothesis updates the carts and the bins; the others stay as the
+ranked alternatives the reviewer sees, and their weight is what the visit's confidence loses.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from data.store import Bin, Catalog, Store
+from engine.hands import HandNear, hand_likelihood, hands_near
+from engine.run import Run
+
+QTY_PRIOR = {1: 0.85, 2: 0.11, 3: 0.03, 4: 0.01}
+NOBODY = -1  # the hand of someone the tracker does not see
+NOBODY_DISTANCE_M = 0.45  # an unseen hand scores like a seen one this far from the bin
+MIN_POSTERIOR = 1e-4
+PAIR_PRIOR = 0.02  # two reaches into one cell within a change's window
+
+
+class Change(Protocol):
+    """What the cart needs of a load-cell change (engine.weight_events.WeightChange has it)."""
+    sensor: str
+    t0: float
+    t1: float
+    delta_g: float
+    sd_g: float
+    flags: list[str]
+
+
+ProductViewer = Callable[[float, int, str, list[str]], "np.ndarray | None"]
+"""(time, track index, hand, candidate skus) -> probabilities over the candidates, or None if unseen."""
+
+
+@dataclass
+class Hypothesis:
+    kind: str  # take | put | misplaced_put | restock | unexplained
+    track: int  # index into run.people, NOBODY when no tracked hand fits
+    bin: str | None
+    sku: str | None
+    qty: int
+    score: float  # unnormalised
+    hand: str | None = None
+    hand_m: float = float("nan")
+    posterior: float = 0.0
+    also: Hypothesis | None = None  # a second reach read from the same change (two units at once)
+
+    def parts(self) -> list[Hypothesis]:
+        return [self] if self.also is None else [self, self.also]
+
+
+@dataclass
+class Reading:
+    """One change and what the cart made of it."""
+    change: Change
+    hypotheses: list[Hypothesis]  # best first, posteriors summing to 1
+    hands: list[HandNear]
+    reasons: list[str] = field(default_factory=list)
+    viewed: bool = False  # the product classifier was asked
+
+    @property
+    def best(self) -> Hypothesis:
+        return self.hypotheses[0]
+
+
+@dataclass
+class Transfer:
+    """A hand-over between two tracks of different parties, as the cart applied it."""
+    t: float
+    giver: int
+    receiver: int
+    sku: str | None
+    posterior: float
+    alternatives: list[tuple[int, int, str | None, float]]  # (giver, receiver, sku or None = no hand-over, p)
+
+
+def weight_likelihood(delta_g: float, sd_g: float, unit_g: float, unit_sd: float, signed_qty: int) -> float:
+    var = sd_g ** 2 + abs(signed_qty) * unit_sd ** 2 + 1e-6
+    z2 = (delta_g - signed_qty * unit_g) ** 2 / var
+    return math.exp(-0.5 * z2) / math.sqrt(2 * math.pi * var)
+
+
+class Cart:
+    """The store's state as the engine believes it: what each track carries and each bin holds."""
+
+    def __init__(self, store: Store, catalog: Catalog, run: Run, roles: list[str | None]) -> None:
+        self.store, self.catalog, self.run = store, catalog, run
+        self.roles = roles
+        self.carrying: list[Counter[str]] = [Counter() for _ in range(len(run.people))]
+        self.bins: dict[str, Counter[str]] = {b.id: Counter({b.sku: b.stock}) for b in store.bins}
+
+    def present(self, track: int, t: float) -> bool:
+        info = self.run.tracks[track]
+        return info.t0 - 1.0 <= t <= info.t1 + 1.0
+
+    def hypotheses(self, ch: Change, near: list[HandNear], view: ProductViewer | None) -> tuple[list[Hypothesis], bool]:
+        bins = self.store.bins_on(ch.sensor)
+        by_bin: dict[str, dict[int, HandNear]] = {}
+        for h in near:
+            if self.present(h.track, ch.t0):
+                by_bin.setdefault(h.bin, {})[h.track] = h
+        lightest = min((self.catalog.by_sku[s].weight_g for b in bins for s in self.bins[b.id]), default=50.0)
+        singles: list[Hypothesis] = []
+        units: list[tuple[Hypothesis, float, float]] = []  # one-unit takes, for two reaches at once
+        for b in bins:
+            hands = by_bin.get(b.id, {})
+            who = [(t, hand_likelihood(h.distance_m), h) for t, h in hands.items()]
+            who.append((NOBODY, hand_likelihood(NOBODY_DISTANCE_M) * 0.3, None))
+            for track, lh, h in who:
+                role = self.roles[track] if track >= 0 else None
+                for kind, sku, q in self._what(ch, b, track, role):
+                    p = self.catalog.by_sku[sku]
+                    lw = weight_likelihood(ch.delta_g, ch.sd_g, p.weight_g, p.weight_sd_g, q if kind != "take" else -q)
+                    s = lw * lh * QTY_PRIOR.get(q, 1e-3)
+                    hyp = Hypothesis(kind, track, b.id, sku, q, s, h.hand if h else None,
+                                     h.distance_m if h else float("nan"))
+                    if s > 0:
+                        singles.append(hyp)
+                    if kind == "take" and q == 1:
+                        units.append((hyp, lh, p.weight_g))
+        hyps = singles + self._pairs(ch, units)
+        # nothing fits the weight: keep an explicit 'unexplained' reading so the visit is held
+        sd = max(ch.sd_g, 1.0)
+        base = 1.0 / math.sqrt(2 * math.pi * (sd ** 2)) * math.exp(-0.5 * 16.0) * 0.01
+        best_near = min(near, key=lambda h: h.distance_m, default=None)
+        hyps.append(Hypothesis("unexplained", best_near.track if best_near else NOBODY,
+                               best_near.bin if best_near else None, None, 0, base * (abs(ch.delta_g) > lightest / 2)
+                               + 1e-300, best_near.hand if best_near else None,
+                               best_near.distance_m if best_near else float("nan")))
+        viewed = False
+        if view is not None:
+            viewed = self._look(ch, hyps, view)
+        total = sum(h.score for h in hyps)
+        for h in hyps:
+            h.posterior = h.score / total
+        hyps.sort(key=lambda h: -h.posterior)
+        return [h for h in hyps if h.posterior >= MIN_POSTERIOR] or hyps[:1], viewed
+
+    def _pairs(self, ch: Change, units: list[tuple[Hypothesis, float, float]]) -> list[Hypothesis]:
+        """Two one-unit takes at once on this cell (two people, or two bins): their weights add up."""
+        out = []
+        for i in range(len(units)):
+            for j in range(i + 1, len(units)):
+                (a, la, wa), (b, lb, wb) = units[i], units[j]
+                if a.track == b.track and a.track != NOBODY and a.bin == b.bin:
+                    continue  # one hand, one bin, two units: that is qty 2
+                if a.bin == b.bin and a.sku == b.sku and self.bins[a.bin][a.sku] < 2:
+                    continue
+                pa, pb = self.catalog.by_sku[a.sku], self.catalog.by_sku[b.sku]
+                var_sd = math.sqrt(pa.weight_sd_g ** 2 + pb.weight_sd_g ** 2)
+                lw = weight_likelihood(ch.delta_g, ch.sd_g, wa + wb, var_sd, -1)
+                s = lw * la * lb * PAIR_PRIOR
+                if s > 0:
+                    out.append(Hypothesis("take", a.track, a.bin, a.sku, 1, s, a.hand, a.hand_m,
+                                          also=Hypothesis("take", b.track, b.bin, b.sku, 1, 0.0, b.hand, b.hand_m)))
+        return out
+
+    def _what(self, ch: Change, b: Bin, track: int, role: str | None) -> list[tuple[str, str, int]]:
+        """(kind, sku, qty) this track could have done at this bin, given what is where."""
+        out = []
+        if ch.delta_g < 0:  # units left the cell
+            for sku, n in self.bins[b.id].items():
+                for q in range(1, min(n, 4) + 1):
+                    out.append(("take", sku, q))
+        else:
+            if role == "associate" or track == NOBODY:
+                out += [("restock", b.sku, q) for q in range(1, 5)]
+            if track >= 0:
+                for sku, n in self.carrying[track].items():
+                    for q in range(1, min(n, 4) + 1):
+                        out.append(("put" if sku == b.sku else "misplaced_put", sku, q))
+        return out
+
+    def _look(self, ch: Change, hyps: list[Hypothesis], view: ProductViewer) -> bool:
+        """Where equal-weight products compete, let the classifier's view of the hand weigh in."""
+        total = sum(h.score for h in hyps)
+        strong = [h for h in hyps if h.sku and h.score / total > 0.01]
+        skus = sorted({h.sku for h in strong})
+        if len(skus) < 2:
+            return False
+        top = max(strong, key=lambda h: h.score)
+        if top.track < 0 or top.hand is None:
+            return False
+        # after a take the unit is in the hand as it leaves the shelf; before a put it is there already
+        t = ch.t1 + 0.6 if ch.delta_g < 0 else ch.t0 - 0.9
+        probs = view(t, top.track, top.hand, skus)
+        if probs is None:
+            return False
+        p = dict(zip(skus, np.clip(np.asarray(probs, float), 0.02, 1.0) ** 0.8))
+        for h in hyps:
+            if h.sku in p:
+                h.score *= p[h.sku]
+        return True
+
+    def apply(self, hyp: Hypothesis) -> None:
+        for h in hyp.parts():
+            self._apply_one(h)
+
+    def _apply_one(self, h: Hypothesis) -> None:
+        if h.kind == "take":
+            self.bins[h.bin][h.sku] -= h.qty
+            if self.bins[h.bin][h.sku] <= 0:
+                del self.bins[h.bin][h.sku]
+            if h.track >= 0:
+                self.carrying[h.track][h.sku] += h.qty
+        elif h.kind in ("put", "misplaced_put"):
+            self.bins[h.bin][h.sku] += h.qty
+            if h.track >= 0:
+                self.carrying[h.track][h.sku] -= h.qty
+                if self.carrying[h.track][h.sku] <= 0:
+                    del self.carrying[h.track][h.sku]
+        elif h.kind == "restock":
+            self.bins[h.bin][h.sku] += h.qty
+
+    def read(self, ch: Change, view: ProductViewer | None = None) -> Reading:
+        bins = self.store.bins_on(ch.sensor)
+        near = hands_near(self.run, bins, ch.t0, ch.t1)
+        hyps, viewed = self.hypotheses(ch, near, view)
+        r = Reading(ch, hyps, near, viewed=viewed)
+        self.apply(r.best)
+        return r
+
+    def hand_over(self, t: float, a: int, b: int, strength: float) -> Transfer:
+        """Something may have passed between tracks a and b at t (probability `strength`): who gave what.
+
+        The posterior is the probability of the reading applied: no hand-over when that is the likelier,
+        else the likeliest (giver, product) among what either is carrying."""
+        options = [(g, r, sku) for g, r in ((a, b), (b, a)) for sku in self.carrying[g]]
+        alts: list[tuple[int, int, str | None, float]] = [(a, b, None, 1.0 - strength if options else 1.0)]
+        alts += [(g, r, sku, strength / len(options)) for g, r, sku in options]
+        alts.sort(key=lambda x: -x[3])
+        if not options or strength < 0.5:
+            return Transfer(t, a, b, None, alts[0][3] if not options else 1.0 - strength, alts)
+        g, r, sku, p = next(x for x in alts if x[2] is not None)
+        self.carrying[g][sku] -= 1
+        if self.carrying[g][sku] <= 0:
+            del self.carrying[g][sku]
+        self.carrying[r][sku] += 1
+        return Transfer(t, g, r, sku, p, alts)

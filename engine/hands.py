@@ -1,0 +1,137 @@
+"""Where each tracked person's hands were around a load-cell event: the "who" of stage 5.
+
+The wrist is the least certain joint of a triangulated skeleton, so a hand is scored by the
+nearer of two points to the bin: the wrist itself and the forearm carried a little past it
+(elbow to wrist, extended). A hand's distance to a bin is the distance from that point to the
+bin's box, zero inside, taken at its best over the reach window.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from data.store import Bin
+from data.world import L_ELBOW, L_WRIST, R_ELBOW, R_WRIST
+from engine.run import Run
+
+HANDS = (("left", L_ELBOW, L_WRIST), ("right", R_ELBOW, R_WRIST))
+FOREARM_EXTEND = 0.12  # metres past the wrist: the fingers reach beyond it
+REACH_BEFORE_S, REACH_AFTER_S = 1.0, 1.0
+STILL_MPS = 0.3  # floor speed under which a person counts as standing  # the hand is in the bin around the moment the load changes
+
+
+@dataclass
+class HandNear:
+    """A track's best hand for one bin over an event's window."""
+    track: int  # index into run.people
+    bin: str
+    hand: str
+    distance_m: float  # 0 inside the bin's box
+    t_best: float
+    path: list[list[float]] = field(default_factory=list)  # [[t, x, y, z]] wrist over the window
+
+
+def box_distance(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Euclidean distance from points (..., 3) to an axis-aligned box; 0 inside."""
+    d = np.maximum(np.maximum(lo - p, 0.0), p - hi)
+    return np.linalg.norm(d, axis=-1)
+
+
+def _window(run: Run, t0: float, t1: float) -> np.ndarray:
+    return np.flatnonzero((run.t >= t0 - REACH_BEFORE_S) & (run.t <= t1 + REACH_AFTER_S))
+
+
+def hands_near(run: Run, bins: list[Bin], t0: float, t1: float, max_m: float = 1.2) -> list[HandNear]:
+    """Every track with a hand within max_m of one of the bins over [t0 - 1 s, t1 + 1 s], per bin."""
+    ks = _window(run, t0, t1)
+    if not len(ks):
+        return []
+    J = run.joints[ks].astype(float)  # (W, P, 17, 3)
+    out: list[HandNear] = []
+    for b in bins:
+        lo, hi = np.asarray(b.min, float), np.asarray(b.max, float)
+        for p in range(J.shape[1]):
+            best: tuple[float, str, int] | None = None
+            for hand, e, w in HANDS:
+                wr, el = J[:, p, w], J[:, p, e]
+                fore = wr - el
+                n = np.linalg.norm(fore, axis=-1, keepdims=True)
+                tip = wr + fore / np.where(n > 1e-6, n, 1.0) * FOREARM_EXTEND
+                d = np.fmin(box_distance(wr, lo, hi), box_distance(tip, lo, hi))
+                if not np.isfinite(d).any():
+                    continue
+                i = int(np.nanargmin(d))
+                if best is None or d[i] < best[0]:
+                    best = (float(d[i]), hand, i)
+            if best is None or best[0] > max_m:
+                continue
+            d, hand, i = best
+            w = L_WRIST if hand == "left" else R_WRIST
+            path = [[round(float(run.t[k]), 3), *[round(float(v), 3) for v in J[n, p, w]]]
+                    for n, k in enumerate(ks) if np.isfinite(J[n, p, w]).all()]
+            out.append(HandNear(p, b.id, hand, d, float(run.t[ks[i]]), path))
+    return out
+
+
+def hand_likelihood(distance_m: float, sigma_m: float = 0.14) -> float:
+    """How well a hand's distance fits 'this hand was in the bin', given the wrist's error."""
+    return float(np.exp(-0.5 * (distance_m / sigma_m) ** 2))
+
+
+@dataclass
+class Meeting:
+    """Two tracks' hands together, away from the shelves: a possible hand-over."""
+    a: int
+    b: int
+    t: float
+    distance_m: float
+    point: tuple[float, float, float] = (float("nan"),) * 3  # where the hands met
+
+
+def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Meeting]:
+    """Moments two tracks stand still, each holding a hand out toward the other, and the hands meet.
+
+    People passing close by have their hands near each other too (a carried item is held in front),
+    but they are walking; a hand-over needs both to stop, with both wrists carried toward the
+    partner, at waist height or above, near the midpoint between them.
+    """
+    T, P = run.joints.shape[:2]
+    out: list[Meeting] = []
+    J = run.joints.astype(float)
+    W = J[:, :, [L_WRIST, R_WRIST]]  # (T, P, 2, 3)
+    hips = np.nanmean(J[:, :, 11:13, :2], axis=2) if P else np.zeros((T, 0, 2))  # (T, P, 2)
+    floor = run.floor.astype(float)
+    dt = np.gradient(run.t) if len(run.t) > 1 else np.ones(T)
+    speed = np.linalg.norm(np.gradient(floor, axis=0), axis=2) / dt[:, None] if T > 1 else np.zeros((T, P))
+    need = max(1, int(round(min_s / max(float(np.median(np.diff(run.t))) if len(run.t) > 1 else 0.2, 1e-3))))
+    for a in range(P):
+        for b in range(a + 1, P):
+            both = np.isfinite(floor[:, a]).all(1) & np.isfinite(floor[:, b]).all(1)
+            if not both.any():
+                continue
+            gap_v = hips[:, b] - hips[:, a]
+            gap = np.linalg.norm(gap_v, axis=1)
+            u = gap_v / np.where(gap > 1e-6, gap, 1.0)[:, None]
+            mid = (hips[:, a] + hips[:, b]) / 2
+            # each person's most outstretched wrist toward the other
+            out_a = np.einsum("thk,tk->th", W[:, a, :, :2] - hips[:, a, None], u)  # (T, 2)
+            out_b = np.einsum("thk,tk->th", W[:, b, :, :2] - hips[:, b, None], -u)
+            with np.errstate(invalid="ignore"):
+                ia = np.argmax(np.where(np.isfinite(out_a), out_a, -np.inf), axis=1)
+                ib = np.argmax(np.where(np.isfinite(out_b), out_b, -np.inf), axis=1)
+                rows = np.arange(T)
+                wa, wb = W[rows, a, ia], W[rows, b, ib]
+                d = np.linalg.norm(wa - wb, axis=1)
+                at_mid = np.linalg.norm((wa[:, :2] + wb[:, :2]) / 2 - mid, axis=1)
+                close = (both & (d < max_m) & (gap > 0.5) & (gap < 1.4) & (out_a[rows, ia] > 0.25)
+                         & (out_b[rows, ib] > 0.25) & (at_mid < 0.25) & (np.fmin(wa[:, 2], wb[:, 2]) > 0.8)
+                         & (speed[:, a] < STILL_MPS) & (speed[:, b] < STILL_MPS))
+            close &= np.isfinite(d)
+            edges = np.flatnonzero(np.diff(np.r_[0, close.astype(int), 0]))
+            for s, e in zip(edges[::2], edges[1::2]):
+                if e - s >= need:
+                    k = s + int(np.argmin(d[s:e]))
+                    p = (wa[k] + wb[k]) / 2
+                    out.append(Meeting(a, b, float(run.t[k]), float(d[k]), (float(p[0]), float(p[1]), float(p[2]))))
+    return out

@@ -1,0 +1,255 @@
+"""From a perception run and the load cells to receipts.json and evidence.json (the cart stage).
+
+Visits are the shopper scans at the gate (a party shares one), in scan order; the linker has
+tied each track to a scan. The load-cell changes and the possible hand-overs are read in time
+order by one `Cart`, so a misplaced return is in its bin when somebody later takes from there.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from data.recording import Recording, open_recording
+from engine.cart import NOBODY, Cart, Hypothesis, ProductViewer, Reading, Transfer
+from engine.evidence import Alternative, Event, Evidence, LineEvidence, ReceiptLine, Visit
+from engine.hands import box_distance, hand_meetings
+from engine.run import Run, load_run
+from engine.visit_confidence import Calibration, VisitRisk, load_calibration
+
+FAULT_FLAGS = ("dropout", "spike-nearby")
+ALT_MIN = 0.01  # alternatives below this posterior are not shown
+DOUBT = 0.05  # an alternative this likely names a reason
+SHELF_CLEAR_M = 0.3  # hands meeting nearer a shelf than this are two reaches, not a hand-over
+
+
+@dataclass
+class VisitSlot:
+    id: str
+    account: str
+    entered_at: float
+    tracks: list[int]
+
+
+def visits_of(rec: Recording, run: Run) -> tuple[list[VisitSlot], dict[int, str]]:
+    """One visit per shopper scan, and which visit each shopper track belongs to."""
+    slots: list[VisitSlot] = []
+    by_account: dict[str, VisitSlot] = {}
+    for scan in sorted(rec.gate_events(), key=lambda e: float(e["t"])):
+        if scan["role"] != "shopper":
+            continue
+        v = VisitSlot(f"v-{len(slots) + 1:04d}", str(scan["account"]), float(scan["t"]), [])
+        slots.append(v)
+        by_account.setdefault(v.account, v)
+    of: dict[int, str] = {}
+    for k, tr in enumerate(run.tracks):
+        v = by_account.get(tr.account) if tr.account and tr.role != "associate" else None
+        if v is not None:
+            v.tracks.append(k)
+            of[k] = v.id
+    return slots, of
+
+
+Effect = tuple[tuple[str, str, int], ...]  # ((visit, sku, signed units), ...) a reading puts on receipts
+
+
+def _effect(h: Hypothesis, visit_of: dict[int, str]) -> Effect:
+    """What a hypothesis changes on receipts: units added (take) or removed (put) per visit and sku."""
+    acc: Counter[tuple[str, str]] = Counter()
+    for part in h.parts():
+        v = visit_of.get(part.track) if part.track >= 0 else None
+        if v is None or part.kind not in ("take", "put", "misplaced_put"):
+            continue
+        acc[(v, part.sku)] += part.qty if part.kind == "take" else -part.qty
+    return tuple(sorted((v, s, n) for (v, s), n in acc.items() if n))
+
+
+def _share(effect: Effect, visit: str) -> tuple[tuple[str, int], ...]:
+    return tuple((s, n) for v, s, n in effect if v == visit)
+
+
+def _group(hyps: list[Hypothesis], key: Callable[[Hypothesis], object]) -> list[tuple[object, float, Hypothesis]]:
+    acc: dict[object, list] = {}
+    for h in hyps:
+        k = key(h)
+        if k not in acc:
+            acc[k] = [0.0, h]
+        acc[k][0] += h.posterior
+    return sorted(((k, p, h) for k, (p, h) in acc.items()), key=lambda x: -x[1])
+
+
+def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], viewer: ProductViewer | None
+                        ) -> tuple[Cart, list[Reading], list[Transfer], dict[int, str]]:
+    """Replay the recording's changes and hand meetings through one cart."""
+    slots, visit_of = visits_of(rec, run)
+    cart = Cart(rec.store, rec.catalog, run, [t.role for t in run.tracks])
+    timeline: list[tuple[float, int, object]] = [(c.t0, 0, c) for cs in changes.values() for c in cs]
+    shelves = [(np.asarray(sh.min, float), np.asarray(sh.max, float)) for sh in rec.store.shelves]
+    for m in hand_meetings(run):
+        va, vb = visit_of.get(m.a), visit_of.get(m.b)
+        at_shelf = any(box_distance(np.asarray(m.point), lo, hi) < SHELF_CLEAR_M for lo, hi in shelves)
+        if va and vb and va != vb and not at_shelf:
+            timeline.append((m.t, 1, m))
+    timeline.sort(key=lambda x: (x[0], x[1]))
+    readings: list[Reading] = []
+    transfers: list[Transfer] = []
+    for _, kind, item in timeline:
+        if kind == 0:
+            readings.append(cart.read(item, viewer))
+        else:
+            strength = 0.9 if item.distance_m < 0.15 else 0.7
+            transfers.append(cart.hand_over(item.t, item.a, item.b, strength))
+    return cart, readings, transfers, visit_of
+
+
+@dataclass
+class CartResult:
+    evidence: Evidence
+    risks: dict[str, VisitRisk]  # per visit: what its confidence was made from (calibration uses it)
+
+
+def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: ProductViewer | None = None,
+                   calibration: Calibration | None = None) -> CartResult:
+    cal = calibration or load_calibration()
+    slots, _ = visits_of(rec, run)
+    cart, readings, transfers, visit_of = read_store_activity(rec, run, changes, viewer)
+    ids = [str(p) for p in run.people]
+    track_id = lambda k: ids[k] if k >= 0 else None  # noqa: E731
+    gaps = run.manifest.get("camera_gaps", [])
+
+    events: list[Event] = []
+    per_visit: dict[str, dict] = {v.id: {"raw": 1.0, "gaps": 0, "faults": 0, "untracked": 0, "events": 0,
+                                         "reasons": set(), "line_events": defaultdict(list),
+                                         "line_alts": defaultdict(Counter), "line_conf": defaultdict(lambda: 1.0)}
+                                  for v in slots}
+    for n, r in enumerate(readings, start=1):
+        ch, best = r.change, r.best
+        eff = _effect(best, visit_of)
+        same = (lambda h: _effect(h, visit_of) == eff) if eff else \
+            (lambda h: not _effect(h, visit_of) and (h.kind, h.bin, h.sku, h.qty) == (best.kind, best.bin, best.sku,
+                                                                                       best.qty))
+        conf = sum(h.posterior for h in r.hypotheses if same(h))
+        reasons: list[str] = []
+        shoppers = _group(r.hypotheses, lambda h: visit_of.get(h.track) or ("nobody" if h.track == NOBODY else
+                                                                            "associate" if cart.roles[h.track] ==
+                                                                            "associate" else "unlinked"))
+        products = _group([h for h in r.hypotheses if h.sku], lambda h: h.sku)
+        counts = _group([h for h in r.hypotheses if h.sku], lambda h: h.qty + (1 if h.also else 0))
+        if len(shoppers) > 1 and shoppers[1][1] >= DOUBT:
+            reasons.append("ambiguous-shopper")
+        doubtful = [str(k) for k, p, _ in products if p >= DOUBT]
+        if len(doubtful) > 1 and len({rec.catalog.by_sku[k].family for k in doubtful}) < len(doubtful):
+            reasons.append("look-alike")
+        if best.kind == "unexplained":
+            reasons.append("weight-mismatch")
+        if any(f in ch.flags for f in FAULT_FLAGS):
+            reasons.append("sensor-fault")
+        if any(g["from"] - 1.0 <= ch.t1 and g["to"] + 1.0 >= ch.t0 for g in gaps):
+            reasons.append("camera-gap")
+        nobody = sum(h.posterior for h in r.hypotheses if any(
+            x.track == NOBODY or (x.track not in visit_of and cart.roles[x.track] != "associate") for x in h.parts()))
+        if best.kind == "unexplained":
+            reasons.append("unexplained-event")
+        elif nobody >= DOUBT:
+            reasons.append("untracked-person")
+        ids_here = []
+        for k, part in enumerate(best.parts()):
+            eid = f"e-{n:04d}" + ("" if k == 0 else "b")
+            ids_here.append(eid)
+            hand = next((x for x in r.hands if x.track == part.track and x.bin == part.bin), None)
+            pv_id = visit_of.get(part.track) if part.track >= 0 else None
+            events.append(Event(
+                id=eid, sensor=ch.sensor, t0=round(ch.t0, 3), t1=round(ch.t1, 3), delta_g=round(ch.delta_g, 1),
+                sd_g=round(ch.sd_g, 2), kind=part.kind, bin=part.bin, sku=part.sku, qty=part.qty,
+                visit=pv_id if part.kind in ("take", "put", "misplaced_put", "unexplained") else None,
+                track=track_id(part.track), hand=part.hand, confidence=round(float(conf), 4),
+                shoppers=[Alternative(str(k2), round(p, 4), track_id(h.track)) for k2, p, h in shoppers
+                          if p >= ALT_MIN],
+                products=[Alternative(str(k2), round(p, 4)) for k2, p, _ in products if p >= ALT_MIN],
+                counts=[Alternative(int(k2), round(p, 4)) for k2, p, _ in counts if p >= ALT_MIN],
+                hand_path=hand.path if hand else [], reasons=reasons + (["two-reaches"] if best.also else [])))
+        # every visit this event could touch loses what it is not sure of
+        involved = {v for h in r.hypotheses for v, _, _ in _effect(h, visit_of)}
+        near_visits = {visit_of.get(x.track) for x in r.hands if x.distance_m < 0.6} - {None}
+        for v in involved | near_visits:
+            pv = per_visit[v]
+            mine = _share(eff, v)
+            p_right = sum(h.posterior for h in r.hypotheses if _share(_effect(h, visit_of), v) == mine)
+            pv["raw"] *= p_right
+            if v in involved:
+                pv["reasons"].update(reasons)
+                pv["gaps"] += "camera-gap" in reasons
+                pv["faults"] += "sensor-fault" in reasons
+                pv["untracked"] += "untracked-person" in reasons or "unexplained-event" in reasons
+            for sku, _ in mine:
+                pv["events"] += 1
+                pv["line_events"][sku] += ids_here
+                pv["line_conf"][sku] *= p_right
+                for k2, p, _ in products:
+                    if k2 != sku and p >= ALT_MIN:
+                        pv["line_alts"][sku][str(k2)] += p
+            if v in near_visits and best.kind == "unexplained":
+                pv["reasons"].update(("weight-mismatch", "unexplained-event"))
+                pv["untracked"] += 1
+    hand_overs = []
+    for tr in transfers:
+        gv, rv = visit_of.get(tr.giver), visit_of.get(tr.receiver)
+        hand_overs.append({"t": round(tr.t, 3), "from_track": track_id(tr.giver), "to_track": track_id(tr.receiver),
+                           "from_visit": gv, "to_visit": rv, "sku": tr.sku, "confidence": round(tr.posterior, 4),
+                           "alternatives": [{"from_track": track_id(g), "to_track": track_id(x), "sku": s,
+                                             "score": round(p, 4)} for g, x, s, p in tr.alternatives]})
+        for v in {visit_of.get(tr.giver), visit_of.get(tr.receiver)} - {None}:
+            pv = per_visit[v]
+            pv["raw"] *= tr.posterior
+            pv["reasons"].add("hand-over")
+
+    visits: list[Visit] = []
+    risks: dict[str, VisitRisk] = {}
+    lines_ev: list[LineEvidence] = []
+    for slot in slots:
+        pv = per_visit[slot.id]
+        held: Counter[str] = Counter()
+        for k in slot.tracks:
+            held.update(cart.carrying[k])
+        tangles = sum(1 for k in slot.tracks for a, b, other in run.tracks[k].tangled
+                      if not any(ids[j] == other for j in slot.tracks))
+        risk = VisitRisk(raw=pv["raw"], tangles=tangles, gaps=pv["gaps"], faults=pv["faults"],
+                         untracked=pv["untracked"], events=pv["events"])
+        conf = cal.confidence(risk)
+        reasons = set(pv["reasons"])
+        if tangles:
+            reasons.add("tangled-state")
+        lines = []
+        for sku in sorted(s for s in held if held[s] > 0):
+            p = rec.catalog.by_sku[sku]
+            lines_ev.append(LineEvidence(slot.id, len(lines), sku, pv["line_events"][sku],
+                                         [Alternative(s, round(x, 4)) for s, x in
+                                          pv["line_alts"][sku].most_common(5)]))
+            lines.append(ReceiptLine(sku, int(held[sku]), p.price_cents, round(float(pv["line_conf"][sku]), 4)))
+        exits = [run.tracks[k].t1 for k in slot.tracks if run.tracks[k].ended_in_exit]
+        status = "auto" if conf >= cal.threshold else "review"
+        visits.append(Visit(slot.id, slot.account, round(slot.entered_at, 3), round(max(exits), 3) if exits else None,
+                            status, round(conf, 4), sorted(reasons) if status == "review" else [], lines,
+                            [ids[k] for k in slot.tracks]))
+        risks[slot.id] = risk
+    return CartResult(Evidence(rec.id, visits, events, lines_ev, cal.threshold, hand_overs), risks)
+
+
+def run_cart(rec_root: Path, run_dir: Path, viewer_factory: Callable[[Recording, Run], ProductViewer | None] | None
+             = None, calibration: Calibration | None = None, write: bool = True) -> tuple[CartResult, float]:
+    """Read the load cells, replay the cart, write receipts.json and evidence.json into the run."""
+    from engine.weight_events import changes_of_recording
+
+    t0 = time.perf_counter()
+    rec = open_recording(rec_root)
+    run = load_run(run_dir)
+    changes = changes_of_recording(rec)
+    viewer = viewer_factory(rec, run) if viewer_factory else None
+    res = build_evidence(rec, run, changes, viewer, calibration)
+    if write:
+        res.evidence.write(run_dir)
+    return res, time.perf_counter() - t0

@@ -1,0 +1,109 @@
+"""How sure the engine is of a whole receipt, and the threshold at which it charges unreviewed.
+
+The raw evidence is the probability, under the cart's own hypotheses, that every event touching
+the visit was read the way the receipt assumes. The cart's likelihoods are approximations, so
+that number is mapped to a calibrated probability by a logistic model over it and a few risk
+counts (tangles with other parties, camera gaps and sensor faults at the visit's events,
+events nobody tracked could explain), fitted on labelled recordings by
+`benchmarks/bench_cart.py --fit` and kept in cart_calibration.json beside this file.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CALIBRATION_FILE = Path(__file__).with_name("cart_calibration.json")
+FEATURES = ("log_raw", "tangles", "gaps", "faults", "untracked", "events")
+
+
+@dataclass
+class VisitRisk:
+    """The numbers a visit's calibrated confidence is made from."""
+    raw: float  # product over events of the probability the visit's share of it is right
+    tangles: int = 0  # tangled intervals with people of other parties
+    gaps: int = 0  # camera gaps at the visit's events
+    faults: int = 0  # load-cell faults (dropouts, spikes) at the visit's events
+    untracked: int = 0  # events near the visit that no tracked hand explains
+    events: int = 0  # events on the visit's receipt
+
+    def vector(self) -> np.ndarray:
+        return np.array([math.log(max(self.raw, 1e-12)), self.tangles, self.gaps, self.faults, self.untracked,
+                         self.events], float)
+
+
+@dataclass
+class Calibration:
+    """Logistic map from VisitRisk to the probability that the receipt is exactly right."""
+    weights: list[float] = field(default_factory=lambda: [1.0, -0.3, -0.3, -0.5, -1.0, -0.05])
+    bias: float = 4.0
+    threshold: float = 0.98  # charge unreviewed at or above this calibrated confidence
+    fitted_on: str = "defaults (not fitted)"
+
+    def confidence(self, r: VisitRisk) -> float:
+        z = float(np.dot(self.weights, r.vector())) + self.bias
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    def save(self, path: Path = CALIBRATION_FILE) -> None:
+        path.write_text(json.dumps({"features": list(FEATURES), **asdict(self)}, indent=1) + "\n")
+
+
+def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration:
+    """The committed calibration; defaults (conservative) when the file is absent."""
+    if not path.exists():
+        return Calibration()
+    d = json.loads(path.read_text())
+    return Calibration(weights=[float(x) for x in d["weights"]], bias=float(d["bias"]),
+                       threshold=float(d["threshold"]), fitted_on=str(d.get("fitted_on", "")))
+
+
+def fit_calibration(risks: list[VisitRisk], right: list[bool], target: float = 0.995,
+                    l2: float = 0.5) -> Calibration:
+    """Fit the logistic map (L2-regularised) and pick the lowest threshold that keeps the
+    auto-charged receipts at least `target` exact on these visits."""
+    from scipy.optimize import minimize
+
+    X = np.array([r.vector() for r in risks], float)
+    y = np.array(right, float)
+
+    def loss(w: np.ndarray) -> float:
+        z = X @ w[:-1] + w[-1]
+        return float(np.sum(np.logaddexp(0, z) - y * z) + l2 * np.sum(w[:-1] ** 2))
+
+    w0 = np.r_[Calibration().weights, Calibration().bias]
+    res = minimize(loss, w0, method="L-BFGS-B")
+    cal = Calibration(weights=[float(v) for v in res.x[:-1]], bias=float(res.x[-1]),
+                      fitted_on=f"{len(risks)} labelled visits, {int(len(y) - y.sum())} wrong")
+    conf = np.array([cal.confidence(r) for r in risks])
+    cal.threshold = choose_threshold(conf, y.astype(bool), target)
+    return cal
+
+
+def choose_threshold(conf: np.ndarray, right: np.ndarray, target: float) -> float:
+    """Lowest threshold whose auto-charged set is at least `target` exact on these visits; never below 0.5."""
+    order = np.argsort(-conf)
+    best = 1.0
+    wrong = 0
+    for n, i in enumerate(order, start=1):
+        wrong += int(not right[i])
+        if 1.0 - wrong / n >= target:
+            best = float(conf[i])
+    return max(best, 0.5)
+
+
+def expected_calibration_error(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """ECE with equal-width bins: the weighted mean gap between confidence and accuracy."""
+    conf, right = np.asarray(conf, float), np.asarray(right, float)
+    if not len(conf):
+        return float("nan")
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    e = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            e += m.mean() * abs(conf[m].mean() - right[m].mean())
+    return float(e)
