@@ -25,7 +25,8 @@ QTY_PRIOR = {1: 0.85, 2: 0.11, 3: 0.03, 4: 0.01}
 NOBODY = -1  # the hand of someone the tracker does not see
 NOBODY_DISTANCE_M = 0.45  # an unseen hand scores like a seen one this far from the bin
 MIN_POSTERIOR = 1e-4
-PAIR_PRIOR = 0.02  # two reaches into one cell within a change's window
+PAIR_PRIOR = 0.5  # two one-unit reaches, against QTY_PRIOR[1] for one
+ACTIVE_HAND = 0.8  # how likely a hand in a bin while its cell's load changes took part in the change
 
 
 class Change(Protocol):
@@ -129,6 +130,17 @@ class Cart:
                     if kind == "take" and q == 1:
                         units.append((hyp, lh, p.weight_g))
         hyps = singles + self._pairs(ch, units)
+        # a hand seen in one of the cell's bins most likely did something there: a reading that
+        # leaves it idle pays for that (this is what tells two reaches from one person taking two)
+        busy: dict[int, float] = {}
+        for b_hands in by_bin.values():
+            for t, h in b_hands.items():
+                busy[t] = max(busy.get(t, 0.0), ACTIVE_HAND * hand_likelihood(h.distance_m))
+        for hyp in hyps:
+            used = {x.track for x in hyp.parts()}
+            for t, p in busy.items():
+                if t not in used:
+                    hyp.score *= 1.0 - p
         # nothing fits the weight: keep an explicit 'unexplained' reading so the visit is held
         sd = max(ch.sd_g, 1.0)
         base = 1.0 / math.sqrt(2 * math.pi * (sd ** 2)) * math.exp(-0.5 * 16.0) * 0.01

@@ -121,7 +121,17 @@ def evaluate_poses(rec_root: Path, run: Run, pairs: list[tuple[int, int, int, in
 def evaluate(rec_root: Path, run: Run) -> dict:
     tr, pairs = evaluate_tracking(rec_root, run)
     po = evaluate_poses(rec_root, run, pairs)
-    return {"tracking": tr.__dict__, "pose": po.__dict__}
+    out = {"tracking": tr.__dict__, "pose": po.__dict__}
+    if (run.root / "receipts.json").exists():
+        from data.recording import open_recording
+        from engine.evaluate_cart import evaluate_cart
+        from engine.evidence import load_evidence
+
+        rep = evaluate_cart(open_recording(rec_root), load_evidence(run.root))
+        out["cart"] = {**rep.summary(), "association_by_crowd": rep.association_by_crowd,
+                       "risk_coverage": rep.risk_coverage(),
+                       "visits": [v.__dict__ for v in rep.visits]}
+    return out
 
 
 def format_report(r: dict) -> str:
@@ -136,4 +146,21 @@ def format_report(r: dict) -> str:
         f"  MPJPE {p['mpjpe_m'] * 100:.1f} cm   wrist median {p['wrist_median_m'] * 100:.1f} cm   "
         f"wrist p90 {p['wrist_p90_m'] * 100:.1f} cm   pairs {p['pairs']}",
     ]
+    if "cart" in r:
+        c = r["cart"]
+        lines += [
+            "cart (load-cell events, association, products, receipts)",
+            f"  events: precision {c['event_precision']:.3f}  recall {c['event_recall']:.3f}  F1 {c['event_f1']:.3f}",
+            f"  association {c['association']:.3f}  by others within 1 m: " + ", ".join(
+                f"{k}: {a}/{n}" for k, (a, n) in sorted(c["association_by_crowd"].items())),
+            f"  look-alike top-1 {c['lookalike_top1']:.3f} ({c['lookalike_events']} events)",
+            f"  receipts exact {c['receipt_exact']:.3f}   item F1 {c['item_f1']:.3f}   overcharge "
+            f"{c['overcharge_cents'] / 100:.2f}   undercharge {c['undercharge_cents'] / 100:.2f}",
+            f"  review rate {c['review_rate']:.3f}   auto-charged exact {c['auto_exact']:.3f} ({c['auto_wrong']} wrong)"
+            f"   ECE {c['ece']:.3f}",
+            "  risk-coverage: " + "  ".join(f"{cv:.0%}@{th:.3f}->{acc:.3f}" for cv, th, acc in c["risk_coverage"]),
+        ]
+        for v in c["visits"]:
+            if v["status"] == "auto" and not v["exact"]:
+                lines.append(f"  WRONG AUTO {v['visit']} {v['account']}: engine {v['engine']} truth {v['truth']}")
     return "\n".join(lines)

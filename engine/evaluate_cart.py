@@ -7,6 +7,7 @@ same cell within 1 s.
 from __future__ import annotations
 
 import json
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,9 @@ def _crowd(rec: Recording, e: dict, tj: np.ndarray, tt: np.ndarray, names: list[
     if e["person"] not in names:
         return "0"
     p = names.index(e["person"])
-    floor = np.nanmean(tj[i, :, 15:17, :2], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        floor = np.nanmean(tj[i, :, 15:17, :2], axis=1)
     d = np.linalg.norm(floor - floor[p], axis=1)
     n = int(np.sum(np.isfinite(d) & (d < 1.0))) - 1
     return "2+" if n >= 2 else str(max(n, 0))

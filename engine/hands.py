@@ -7,6 +7,7 @@ bin's box, zero inside, taken at its best over the reach window.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,9 @@ from engine.run import Run
 
 HANDS = (("left", L_ELBOW, L_WRIST), ("right", R_ELBOW, R_WRIST))
 FOREARM_EXTEND = 0.12  # metres past the wrist: the fingers reach beyond it
-REACH_BEFORE_S, REACH_AFTER_S = 1.0, 1.0
+REACH_BEFORE_S, REACH_AFTER_S = 0.7, 1.1  # window around the change's start, where the hand is in
+HAND_IN_AT_S = 0.3  # the hand is deepest in the bin about this long after the load starts to change
+LATE_M_PER_S = 0.3  # a hand near the bin but away from that moment counts as this much farther per second
 STILL_MPS = 0.3  # floor speed under which a person counts as standing  # the hand is in the bin around the moment the load changes
 
 
@@ -39,15 +42,16 @@ def box_distance(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def _window(run: Run, t0: float, t1: float) -> np.ndarray:
-    return np.flatnonzero((run.t >= t0 - REACH_BEFORE_S) & (run.t <= t1 + REACH_AFTER_S))
+    return np.flatnonzero((run.t >= t0 - REACH_BEFORE_S) & (run.t <= t0 + REACH_AFTER_S))
 
 
 def hands_near(run: Run, bins: list[Bin], t0: float, t1: float, max_m: float = 1.2) -> list[HandNear]:
-    """Every track with a hand within max_m of one of the bins over [t0 - 1 s, t1 + 1 s], per bin."""
+    """Every track with a hand within max_m of one of the bins around the change's start, per bin."""
     ks = _window(run, t0, t1)
     if not len(ks):
         return []
     J = run.joints[ks].astype(float)  # (W, P, 17, 3)
+    late = LATE_M_PER_S * np.maximum(np.abs(run.t[ks] - (t0 + HAND_IN_AT_S)) - 0.4, 0.0)
     out: list[HandNear] = []
     for b in bins:
         lo, hi = np.asarray(b.min, float), np.asarray(b.max, float)
@@ -58,7 +62,7 @@ def hands_near(run: Run, bins: list[Bin], t0: float, t1: float, max_m: float = 1
                 fore = wr - el
                 n = np.linalg.norm(fore, axis=-1, keepdims=True)
                 tip = wr + fore / np.where(n > 1e-6, n, 1.0) * FOREARM_EXTEND
-                d = np.fmin(box_distance(wr, lo, hi), box_distance(tip, lo, hi))
+                d = np.fmin(box_distance(wr, lo, hi), box_distance(tip, lo, hi)) + late
                 if not np.isfinite(d).any():
                     continue
                 i = int(np.nanargmin(d))
@@ -100,7 +104,9 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
     out: list[Meeting] = []
     J = run.joints.astype(float)
     W = J[:, :, [L_WRIST, R_WRIST]]  # (T, P, 2, 3)
-    hips = np.nanmean(J[:, :, 11:13, :2], axis=2) if P else np.zeros((T, 0, 2))  # (T, P, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # joints of people not in the store are NaN
+        hips = np.nanmean(J[:, :, 11:13, :2], axis=2) if P else np.zeros((T, 0, 2))  # (T, P, 2)
     floor = run.floor.astype(float)
     dt = np.gradient(run.t) if len(run.t) > 1 else np.ones(T)
     speed = np.linalg.norm(np.gradient(floor, axis=0), axis=2) / dt[:, None] if T > 1 else np.zeros((T, P))

@@ -7,6 +7,7 @@ by hand on short scenarios without running the cameras.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,9 @@ def truth_run(rec_root: Path, out: Path, hz: float = 5.0, wrist_noise_m: float =
     rng = np.random.default_rng(seed)
     if wrist_noise_m > 0:
         joints[:, :, 9:11] += rng.normal(0, wrist_noise_m / np.sqrt(3), joints[:, :, 9:11].shape)
-    floor = np.nanmean(joints[:, :, 15:17, :2], axis=2) if joints.size else np.zeros((len(ticks), 0, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NaN while a person is not in the store
+        floor = np.nanmean(joints[:, :, 15:17, :2], axis=2) if joints.size else np.zeros((len(ticks), 0, 2))
     truth = json.loads((Path(rec_root) / "truth" / "receipts.json").read_text())
     acct = {p: v["account"] for v in truth["visits"] for p in v["people"]}
     scans = rec.gate_events()

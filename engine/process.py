@@ -23,7 +23,7 @@ from data.atomic import atomic_dir, refuse_non_empty
 from data.errors import InputError
 from data.recording import open_recording
 from engine.appearance import appearance
-from engine.run import CameraFrames, TrackInfo, write_run
+from engine.run import CameraFrames, TrackInfo, write_manifest, write_run
 from engine.types import Pose2D
 
 Progress = Callable[[str, float], None]
@@ -35,6 +35,7 @@ class ProcessOptions:
     pose_hz: float = 5.0
     workers: int = 2
     overwrite: bool = False
+    cart: bool = True  # also read the load cells and write receipts.json and evidence.json
 
 
 @dataclass
@@ -52,10 +53,11 @@ class RunSummary:
     wall_s: float
     tracks: int
     stage_s: dict[str, float] = field(default_factory=dict)
+    visits: str = ""
 
     def __str__(self) -> str:
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in self.stage_s.items())
-        return (f"wrote {self.out}: {self.tracks} tracks over {self.duration_s:g} s in {self.wall_s:.1f} s "
+        return (f"wrote {self.out}: {self.tracks} tracks{', ' + self.visits if self.visits else ''} over {self.duration_s:g} s in {self.wall_s:.1f} s "
                 f"({self.wall_s / max(self.duration_s, 1e-9):.2f}x real time; {stages})")
 
 
@@ -316,7 +318,22 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
                 "pose_hz": opts.pose_hz, "cameras": cams, "camera_gaps": gaps,
                 "stage_s": {k: round(v, 2) for k, v in stage.items()},
                 "camera_s": {cid: round(r.seconds, 2) for cid, r in results.items()}}
+    visits = ""
     with atomic_dir(out) as tmp:
         write_run(tmp, manifest, ticks, [tr.id for tr in tracks], joints, conf, floor, infos,
                   [r.frames for r in results.values()])
-    return RunSummary(out, rec.duration_s, time.perf_counter() - t_start, P, stage)
+        if opts.cart:
+            from engine.product_views import hand_viewer
+            from engine.receipts import run_cart
+
+            if progress:
+                progress("cart", 0.0)
+            res, sec = run_cart(rec_root, tmp, viewer_factory=hand_viewer)
+            stage["cart"] = sec
+            manifest["stage_s"] = {k: round(v, 2) for k, v in stage.items()}
+            write_manifest(tmp, manifest)
+            held = sum(v.status == "review" for v in res.evidence.visits)
+            visits = f"{len(res.evidence.visits)} visits, {held} held for review"
+            if progress:
+                progress("cart", 1.0)
+    return RunSummary(out, rec.duration_s, time.perf_counter() - t_start, P, stage, visits)

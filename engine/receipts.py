@@ -24,6 +24,8 @@ from engine.visit_confidence import Calibration, VisitRisk, load_calibration
 FAULT_FLAGS = ("dropout", "spike-nearby")
 ALT_MIN = 0.01  # alternatives below this posterior are not shown
 DOUBT = 0.05  # an alternative this likely names a reason
+TRACK_DOUBTS = ("account-ambiguous", "reid-ambiguous", "reid-ambiguous-exit", "reid-swapped", "lost", "relinked",
+                "reacquired", "no-scan")
 SHELF_CLEAR_M = 0.3  # hands meeting nearer a shelf than this are two reaches, not a hand-over
 
 
@@ -32,6 +34,7 @@ class VisitSlot:
     id: str
     account: str
     entered_at: float
+    party_size: int
     tracks: list[int]
 
 
@@ -42,7 +45,7 @@ def visits_of(rec: Recording, run: Run) -> tuple[list[VisitSlot], dict[int, str]
     for scan in sorted(rec.gate_events(), key=lambda e: float(e["t"])):
         if scan["role"] != "shopper":
             continue
-        v = VisitSlot(f"v-{len(slots) + 1:04d}", str(scan["account"]), float(scan["t"]), [])
+        v = VisitSlot(f"v-{len(slots) + 1:04d}", str(scan["account"]), float(scan["t"]), int(scan["party_size"]), [])
         slots.append(v)
         by_account.setdefault(v.account, v)
     of: dict[int, str] = {}
@@ -207,6 +210,10 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
             pv["raw"] *= tr.posterior
             pv["reasons"].add("hand-over")
 
+    # items a hand nobody's visit owns took: some receipt present then is missing them
+    orphan_t = [r.change.t0 for r in readings for part in r.best.parts()
+                if part.kind == "take" and (part.track == NOBODY or (part.track not in visit_of and
+                                                                      cart.roles[part.track] != "associate"))]
     visits: list[Visit] = []
     risks: dict[str, VisitRisk] = {}
     lines_ev: list[LineEvidence] = []
@@ -217,12 +224,21 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
             held.update(cart.carrying[k])
         tangles = sum(1 for k in slot.tracks for a, b, other in run.tracks[k].tangled
                       if not any(ids[j] == other for j in slot.tracks))
+        doubts = sum(1 for k in slot.tracks for f in run.tracks[k].flags if f in TRACK_DOUBTS)
+        doubts += max(slot.party_size - len(slot.tracks), 0)
+        t_in = min((run.tracks[k].t0 for k in slot.tracks), default=slot.entered_at)
+        t_out = max((run.tracks[k].t1 for k in slot.tracks), default=slot.entered_at)
+        orphans = sum(1 for t in orphan_t if t_in - 1 <= t <= t_out + 1)
         risk = VisitRisk(raw=pv["raw"], tangles=tangles, gaps=pv["gaps"], faults=pv["faults"],
-                         untracked=pv["untracked"], events=pv["events"])
+                         untracked=pv["untracked"], events=pv["events"], track_doubts=doubts, orphans=orphans)
         conf = cal.confidence(risk)
         reasons = set(pv["reasons"])
         if tangles:
             reasons.add("tangled-state")
+        if doubts:
+            reasons.add("ambiguous-track")
+        if orphans:
+            reasons.add("untracked-person")
         lines = []
         for sku in sorted(s for s in held if held[s] > 0):
             p = rec.catalog.by_sku[sku]

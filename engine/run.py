@@ -110,6 +110,10 @@ def write_run(root: Path, manifest: dict[str, Any], t: np.ndarray, people: list[
                         joints=joints.astype(np.float32))
     np.savez_compressed(root / "tracks.npz", confidence=confidence.astype(np.float32), floor=floor.astype(np.float32))
     (root / "tracks.json").write_text(json.dumps({"tracks": [t.__dict__ for t in tracks]}, indent=1))
+    write_manifest(root, manifest)
+
+
+def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     (root / "run.json").write_text(json.dumps({"format": RUN_FORMAT, "engine": ENGINE_VERSION, **manifest},
                                               indent=1))
 

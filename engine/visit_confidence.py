@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 CALIBRATION_FILE = Path(__file__).with_name("cart_calibration.json")
-FEATURES = ("log_raw", "tangles", "gaps", "faults", "untracked", "events")
+FEATURES = ("log_raw", "tangles", "gaps", "faults", "untracked", "events", "track_doubts", "orphans")
 
 
 @dataclass
@@ -29,16 +29,18 @@ class VisitRisk:
     faults: int = 0  # load-cell faults (dropouts, spikes) at the visit's events
     untracked: int = 0  # events near the visit that no tracked hand explains
     events: int = 0  # events on the visit's receipt
+    track_doubts: int = 0  # the linker's doubts about the party's tracks (ambiguous account or re-id, lost, ...)
+    orphans: int = 0  # items taken, while the visit was in the store, by a hand no visit's track owns
 
     def vector(self) -> np.ndarray:
         return np.array([math.log(max(self.raw, 1e-12)), self.tangles, self.gaps, self.faults, self.untracked,
-                         self.events], float)
+                         self.events, self.track_doubts, self.orphans], float)
 
 
 @dataclass
 class Calibration:
     """Logistic map from VisitRisk to the probability that the receipt is exactly right."""
-    weights: list[float] = field(default_factory=lambda: [1.0, -0.3, -0.3, -0.5, -1.0, -0.05])
+    weights: list[float] = field(default_factory=lambda: [1.0, -0.3, -0.3, -0.5, -1.0, -0.05, -0.5, -1.0])
     bias: float = 4.0
     threshold: float = 0.98  # charge unreviewed at or above this calibrated confidence
     fitted_on: str = "defaults (not fitted)"
@@ -56,6 +58,8 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration:
     if not path.exists():
         return Calibration()
     d = json.loads(path.read_text())
+    if list(d.get("features", [])) != list(FEATURES):
+        return Calibration()  # fitted on other features: refit with benchmarks/bench_cart.py --fit
     return Calibration(weights=[float(x) for x in d["weights"]], bias=float(d["bias"]),
                        threshold=float(d["threshold"]), fitted_on=str(d.get("fitted_on", "")))
 
