@@ -1,0 +1,155 @@
+"""Ingest: an engine run's receipts and evidence into the review database.
+
+Idempotent: a run already ingested adds nothing. A later run of the same recording replaces the visits
+nobody has touched yet (no claim, review or decision) and leaves every touched visit as the reviewer has it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from data.errors import RecordingError
+from data.recording import read_manifest
+from data.store import read_store_dir
+from engine.evidence import Evidence, load_evidence
+from engine.run import RunError, load_run
+from labeling.audit import audit
+from labeling.models import (Correction, EngineRun, Event, Product, ReceiptLine, Recording, Review, Visit,
+                             VisitReason)
+
+
+def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") -> list[str]:
+    """Add a run's visits and events; return the keys ("<recording>/<visit>") of the visits added or replaced."""
+    run_dir = Path(run_dir).resolve()
+    run = load_run(run_dir)  # RunError: missing, broken, or a format this walkout does not read
+    ev = load_evidence(run_dir)
+    m = run.manifest
+    rec_key = str(m.get("recording") or ev.recording)
+    if ev.recording and ev.recording != rec_key:
+        raise RunError(f"{run_dir / 'receipts.json'}: recording {ev.recording!r}, but run.json says {rec_key!r}")
+    for v in ev.visits:
+        if v.status not in ("auto", "review"):
+            raise RunError(f"{run_dir / 'receipts.json'}: visit {v.visit}: status {v.status!r}; an engine run "
+                           f"has 'auto' or 'review'")
+    rec = s.scalar(select(Recording).where(Recording.key == rec_key))
+    if rec is None:
+        rec = _add_recording(s, rec_key, Path(str(m.get("recording_path", ""))), float(m.get("duration_s", 0.0)),
+                             now, actor)
+    _add_missing_products(s, rec, ev)
+    row = s.scalar(select(EngineRun).where(EngineRun.path == str(run_dir)))
+    if row is None:
+        row = EngineRun(recording_id=rec.id, path=str(run_dir), engine_version=str(m.get("engine", "")),
+                        threshold=ev.threshold, ingested_at=now)
+        s.add(row)
+        s.flush()
+        audit(s, now, actor, "ingest_run", "run", row.id, detail={"path": str(run_dir), "recording": rec_key})
+    elif row.recording_id != rec.id:
+        raise RunError(f"{run_dir}: was ingested as a run of another recording")
+    existing = {v.key: v for v in s.scalars(select(Visit).where(Visit.recording_id == rec.id))}
+    line_ev = {(le.visit, le.line): le for le in ev.line_evidence}
+    added: list[str] = []
+    mine: dict[str, int] = {}  # visit id in the evidence -> database id, for visits that now come from this run
+    for v in ev.visits:
+        old = existing.get(v.visit)
+        if old is not None:
+            if old.run_id == row.id:
+                mine[v.visit] = old.id
+                continue
+            if _touched(s, old):
+                continue
+            s.execute(delete(ReceiptLine).where(ReceiptLine.visit_id == old.id))
+            s.execute(delete(VisitReason).where(VisitReason.visit_id == old.id))
+            s.execute(update(Event).where(Event.visit_id == old.id).values(visit_id=None))
+            visit = old
+            action = "replace_visit"
+        else:
+            visit = Visit(recording_id=rec.id, key=v.visit)
+            s.add(visit)
+            action = "ingest_visit"
+        visit.run_id = row.id
+        visit.account = v.account
+        visit.entered_at = v.entered_at
+        visit.exited_at = v.exited_at
+        visit.engine_status = v.status
+        visit.engine_confidence = v.confidence
+        visit.reasons = list(v.reasons)
+        visit.tracks = list(v.tracks)
+        visit.final_status = "pending"
+        s.flush()
+        for reason in dict.fromkeys(v.reasons):
+            s.add(VisitReason(visit_id=visit.id, reason=reason))
+        for i, ln in enumerate(v.lines):
+            le = line_ev.get((v.visit, i))
+            s.add(ReceiptLine(visit_id=visit.id, position=i, sku=ln.sku, qty=ln.qty, price_cents=ln.price_cents,
+                              confidence=ln.confidence, origin="engine", deleted=False,
+                              alternatives=[asdict(a) for a in le.alternatives] if le else [],
+                              event_keys=list(le.events) if le else []))
+        mine[v.visit] = visit.id
+        key = f"{rec.key}/{v.visit}"
+        added.append(key)
+        audit(s, now, actor, action, "visit", visit.id, visit.id, detail={"key": key, "run": str(run_dir)})
+    have = set(s.scalars(select(Event.key).where(Event.run_id == row.id)))
+    for e in ev.events:
+        if e.id in have:
+            continue
+        d = asdict(e)
+        d["key"] = d.pop("id")
+        d["visit_key"] = d.pop("visit")
+        s.add(Event(run_id=row.id, visit_id=mine.get(e.visit) if e.visit else None, **d))
+    # events of this run for visits it (re)took over, and visits re-linked above
+    for vk, vid in mine.items():
+        s.execute(update(Event).where(Event.run_id == row.id, Event.visit_key == vk).values(visit_id=vid))
+    s.flush()
+    return added
+
+
+def _touched(s: Session, v: Visit) -> bool:
+    """Has a person done anything with this visit? Then ingest must not change it."""
+    if v.final_status != "pending" or v.claimed_by is not None:
+        return True
+    n = s.scalar(select(func.count()).select_from(Review).where(Review.visit_id == v.id))
+    n += s.scalar(select(func.count()).select_from(Correction).where(
+        (Correction.visit_id == v.id) | (Correction.target_visit_id == v.id)))
+    return bool(n)
+
+
+def _add_recording(s: Session, key: str, path: Path, duration_s: float, now: datetime, actor: str) -> Recording:
+    """The recording's row and its catalog; a recording that moved or is gone is still reviewable from its run."""
+    store, started_at = "", ""
+    try:
+        mf = read_manifest(path)
+        store, started_at, duration_s = str(mf.get("store", "")), str(mf.get("started_at", "")), float(mf["duration_s"])
+    except (RecordingError, OSError):
+        pass
+    rec = Recording(key=key, path=str(path), store=store, started_at=started_at, duration_s=duration_s,
+                    ingested_at=now)
+    s.add(rec)
+    s.flush()
+    try:
+        _, catalog = read_store_dir(path, check_images=False)
+    except (RecordingError, OSError):
+        catalog = None
+    if catalog is not None:
+        for p in catalog.products:
+            s.add(Product(recording_id=rec.id, sku=p.sku, name=p.name, price_cents=p.price_cents, family=p.family,
+                          image=str(catalog.root / p.images[0]) if p.images else None))
+    audit(s, now, actor, "ingest_recording", "recording", rec.id, detail={"key": key, "path": str(path)})
+    return rec
+
+
+def _add_missing_products(s: Session, rec: Recording, ev: Evidence) -> None:
+    """Skus on the receipts that the catalog did not give (or no catalog was readable): their line price."""
+    s.flush()
+    known = set(s.scalars(select(Product.sku).where(Product.recording_id == rec.id)))
+    seen: dict[str, Any] = {}
+    for v in ev.visits:
+        for ln in v.lines:
+            if ln.sku not in known and ln.sku not in seen:
+                seen[ln.sku] = ln.price_cents
+    for sku, price in seen.items():
+        s.add(Product(recording_id=rec.id, sku=sku, name="", price_cents=int(price), family=""))

@@ -1,0 +1,392 @@
+"""The review database (labeling/): schema and migrations, ingest, queue, claims, decisions, undo, audit."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select, text
+
+from data.errors import InputError
+from labeling.database import default_db_path, default_url
+from labeling.errors import DatabaseError, DecisionError, NotFoundError
+from labeling.models import AuditEntry, Base, Correction, Event, ReceiptLine, Review, Visit
+from labeling.review_db import open_db
+from review_fixture import build_review_fixture
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def review_run(tmp_path_factory) -> tuple[Path, Path]:
+    return build_review_fixture(tmp_path_factory.getbasetemp() / "review-fixture")
+
+
+@pytest.fixture
+def db(tmp_path, review_run):
+    d = open_db(tmp_path / "review.db")
+    d.ingest_run(review_run[1])
+    yield d
+    d.close()
+
+
+def _count(db, model, *where) -> int:
+    with db.engine.connect() as c:
+        return c.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _held(db) -> list[str]:
+    return [q.key for q in db.queue(include_claimed=True)]
+
+
+# -- schema ---------------------------------------------------------------------------------------------------
+
+def test_migrations_give_the_models_schema(tmp_path):
+    db = open_db(tmp_path / "m.db")
+    with db.engine.connect() as c:
+        diffs = compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata)
+    assert diffs == []
+    db.close()
+
+
+def test_default_database_is_per_user(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_db_path() == tmp_path / "xdg" / "walkout" / "review.db"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_db_path() == tmp_path / "home" / ".local" / "share" / "walkout" / "review.db"
+    assert default_url().endswith("home/.local/share/walkout/review.db")
+    db = open_db()
+    assert (tmp_path / "home" / ".local" / "share" / "walkout" / "review.db").exists()
+    db.close()
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path):
+    db = open_db(tmp_path / "p.db")
+    with db.engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    db.close()
+
+
+def test_garbage_file_is_refused_with_its_name(tmp_path):
+    bad = tmp_path / "broken.db"
+    bad.write_bytes(b"this is not a database, just some bytes" * 100)
+    with pytest.raises(DatabaseError, match="broken.db") as e:
+        open_db(bad)
+    assert isinstance(e.value, InputError) and "not a database" in str(e.value)
+    r = subprocess.run([sys.executable, "-m", "app.cli", "queue", "--db", str(bad)], capture_output=True, text=True,
+                       cwd=REPO)
+    assert r.returncode == 2 and "broken.db" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_another_programs_database_is_not_touched(tmp_path):
+    p = tmp_path / "other.db"
+    with sqlite3.connect(p) as c:
+        c.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(DatabaseError, match="not a walkout review database"):
+        open_db(p)
+    with sqlite3.connect(p) as c:
+        assert [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["invoices"]
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    p = tmp_path / "newer.db"
+    open_db(p).close()
+    with sqlite3.connect(p) as c:
+        c.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    with pytest.raises(DatabaseError, match="newer than this walkout") as e:
+        open_db(p)
+    assert str(p) in str(e.value)
+
+
+def test_a_run_of_a_newer_format_is_refused_clearly(tmp_path, review_run):
+    run = tmp_path / "run"
+    shutil.copytree(review_run[1], run)
+    r = json.loads((run / "receipts.json").read_text())
+    r["format"] = "walkout-receipts/2"
+    (run / "receipts.json").write_text(json.dumps(r))
+    db = open_db(tmp_path / "r.db")
+    with pytest.raises(InputError, match="receipts.json.*walkout-receipts/2"):
+        db.ingest_run(run)
+    m = json.loads((run / "run.json").read_text())
+    m["format"] = "walkout-run/9"
+    (run / "run.json").write_text(json.dumps(m))
+    r = subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(run), "--db", str(tmp_path / "r.db")],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "run.json" in r.stderr and "walkout-run/9" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert _count(db, Visit) == 0
+    db.close()
+
+
+# -- ingest ---------------------------------------------------------------------------------------------------
+
+def test_ingest_is_idempotent(tmp_path, review_run):
+    db = open_db(tmp_path / "i.db")
+    keys = db.ingest_run(review_run[1])
+    rec = json.loads((review_run[1] / "receipts.json").read_text())
+    ev = json.loads((review_run[1] / "evidence.json").read_text())
+    assert keys == [f"{rec['recording']}/{v['visit']}" for v in rec["visits"]]
+    counts = [_count(db, m) for m in (Visit, ReceiptLine, Event, AuditEntry)]
+    assert counts[:3] == [len(rec["visits"]), sum(len(v["lines"]) for v in rec["visits"]), len(ev["events"])]
+    assert db.ingest_run(review_run[1]) == []
+    assert [_count(db, m) for m in (Visit, ReceiptLine, Event, AuditEntry)] == counts
+    view = db.visit(keys[0])
+    assert view.run_path == review_run[1].resolve() and view.recording_path == review_run[0].resolve()
+    assert view.lines[0].alternatives and view.lines[0].events
+    assert any(e.kind == "unexplained" for e in view.events)  # nobody's event, in this visit's time
+    assert view.lines[0].sku in view.products and view.products[view.lines[0].sku].name
+    db.close()
+
+
+def test_a_later_run_replaces_only_untouched_visits(db, tmp_path, review_run):
+    first, second = _held(db)[:2]
+    assert db.claim(first, "ana")
+    run2 = tmp_path / "run2"
+    shutil.copytree(review_run[1], run2)
+    added = db.ingest_run(run2)
+    assert first not in added and second in added
+    assert db.visit(first).run_path == review_run[1].resolve()
+    assert db.visit(second).run_path == run2.resolve()
+    assert db.visit(second).events  # the new run's events are linked to it
+
+
+# -- queue and claims -----------------------------------------------------------------------------------------
+
+def test_queue_holds_review_visits_oldest_first_and_filters(db):
+    q = db.queue()
+    assert [i.visit for i in q] == ["v-0001", "v-0002"]
+    assert [i.entered_at for i in q] == sorted(i.entered_at for i in q)
+    assert all(i.claimed_by is None and i.lines >= 1 for i in q)
+    assert [i.visit for i in db.queue(reason="tangled-state")] == ["v-0002"]
+    assert db.queue(reason="camera-gap") == []
+    assert [i.visit for i in db.queue(max_confidence=0.6)] == ["v-0002"]
+    assert len(db.queue(store="corner-store")) == 2 and db.queue(store="go-store") == []
+    db.claim(q[0].key, "ana")
+    assert [i.visit for i in db.queue()] == ["v-0002"]
+    both = db.queue(include_claimed=True)
+    assert both[0].claimed_by == "ana" and both[0].claimed_until is not None
+    db.confirm(q[1].key, "bo")
+    assert [i.visit for i in db.queue(include_claimed=True)] == ["v-0001"]
+
+
+def test_two_connections_racing_for_a_claim_exactly_one_wins(tmp_path, review_run):
+    p = tmp_path / "race.db"
+    a, b = open_db(p), open_db(p)
+    a.ingest_run(review_run[1])
+    keys = _held(a)
+    for rnd in range(6):
+        key = keys[rnd % len(keys)]
+        go = threading.Barrier(2)
+        won: dict[str, bool] = {}
+
+        def race(db, name):
+            go.wait()
+            won[name] = db.claim(key, name)
+
+        ts = [threading.Thread(target=race, args=(a, "ana")), threading.Thread(target=race, args=(b, "bo"))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert sorted(won.values()) == [False, True], won
+        winner = next(n for n, w in won.items() if w)
+        assert a.queue(include_claimed=True)[rnd % len(keys)].claimed_by == winner
+        assert (a if winner == "ana" else b).release(key, winner)
+    a.close()
+    b.close()
+
+
+def test_claim_next_hands_out_different_visits_and_claims_lapse(db):
+    clock = [db.clock()]
+    db.clock = lambda: clock[0]
+    one = db.claim_next("ana", lapse_s=60)
+    two = db.claim_next("bo", lapse_s=60)
+    assert one and two and one.key != two.key and one.claimed_by == "ana"
+    assert db.claim_next("cy") is None
+    assert db.claim_next("ana", lapse_s=60).key == one.key  # already hers: handed back to her
+    assert not db.claim(one.key, "bo")
+    clock[0] += timedelta(seconds=61)
+    assert db.claim(one.key, "bo")  # ana's claim lapsed
+    with pytest.raises(DecisionError, match="claimed by bo"):
+        db.confirm(one.key, "ana")
+    with db.engine.connect() as c:
+        outcomes = c.execute(select(Review.outcome).join(Visit).where(Visit.id == one.id).order_by(Review.id)).all()
+    assert [o for (o,) in outcomes] == ["lapsed", None]
+    assert db.release(one.key, "bo") and not db.release(one.key, "bo")
+    assert [a.action for a in db.audit_log(one.key)][-3:] == ["claim", "claim", "release"]
+
+
+# -- decisions ------------------------------------------------------------------------------------------------
+
+def test_each_decision_is_corrected_undone_redone_and_audited(db):
+    v1, v2 = _held(db)
+    assert db.claim(v1, "ana")
+    line = db.visit(v1).lines[0]
+    alt = line.alternatives[0].value
+    audit0 = len(db.audit_log())
+
+    c1 = db.change_line(line.id, "ana", sku=alt)
+    after = db.visit(v1).lines[0]
+    assert after.sku == alt and after.price_cents == db.visit(v1).products[alt].price_cents
+    c = db.correction(c1)
+    assert (c.kind, c.entity, c.entity_id, c.reviewer) == ("change_line", "line", line.id, "ana")
+    assert c.before["sku"] == line.sku and c.after["sku"] == alt
+    assert [a.correction_id for a in db.audit_log()[audit0:]] == [c1]
+    db.undo(c1, "ana")
+    assert db.visit(v1).lines[0].sku == line.sku and db.correction(c1).undone
+    db.redo(c1, "ana")
+    assert db.visit(v1).lines[0].sku == alt and not db.correction(c1).undone
+    with pytest.raises(DecisionError, match="not undone"):
+        db.redo(c1, "ana")
+
+    c2 = db.change_line(line.id, "ana", qty=3)
+    assert db.visit(v1).lines[0].qty == 3
+    db.undo(c2, "ana")
+    assert db.visit(v1).lines[0].qty == line.qty
+    c2b = db.change_line(line.id, "ana", sku=line.sku)
+    with pytest.raises(DecisionError, match="changed after correction"):
+        db.undo(c1, "ana")  # a later decision changed the same field: it must be undone first
+    db.undo(c2b, "ana")
+    db.undo(c1, "ana")
+    db.redo(c1, "ana")
+
+    c3 = db.change_line(line.id, "ana", visit=v2)  # the other shopper took it
+    assert not db.visit(v1).live_lines and any(ln.id == line.id for ln in db.visit(v2).lines)
+    db.undo(c3, "ana")
+    assert db.visit(v1).lines[0].id == line.id
+
+    c4 = db.delete_line(line.id, "ana")
+    assert db.visit(v1).lines[0].deleted and db.final_receipts(db.visit(v1).visit.recording)["visits"][0]["lines"] == []
+    db.undo(c4, "ana")
+    assert not db.visit(v1).lines[0].deleted
+
+    c5 = db.add_line(v1, line.sku, 1, 5.0, "ana")
+    added = db.visit(v1).lines[-1]
+    assert (added.origin, added.t, added.confidence, added.id) == ("reviewer", 5.0, None, db.correction(c5).entity_id)
+    db.undo(c5, "ana")
+    assert db.visit(v1).lines[-1].deleted
+    db.redo(c5, "ana")
+
+    ev = next(e for e in db.visit(v1).events if e.visit == "v-0001")
+    c6 = db.mark_no_event(ev.id, "ana")
+    assert next(e for e in db.visit(v1).events if e.id == ev.id).no_event
+    db.undo(c6, "ana")
+    assert not next(e for e in db.visit(v1).events if e.id == ev.id).no_event
+
+    c7 = db.confirm(v1, "ana")
+    info = db.visit(v1).visit
+    assert info.final_status == "corrected" and info.claimed_by is None
+    with pytest.raises(DecisionError, match="already corrected"):
+        db.delete_line(line.id, "ana")
+    db.undo(c7, "bo")  # reopened, and now bo's
+    assert db.visit(v1).visit.final_status == "pending" and db.visit(v1).visit.claimed_by == "bo"
+    db.redo(c7, "bo")
+    assert db.visit(v1).visit.final_status == "corrected"
+
+    actions = [a.action for a in db.audit_log(v1)]
+    for kind in ("change_line", "delete_line", "add_line", "no_event", "confirm", "undo", "redo", "claim"):
+        assert kind in actions
+    assert _count(db, Correction) == 8
+    assert all(a.actor in ("ana", "bo", "ingest") for a in db.audit_log())
+
+
+def test_confirm_without_changes_is_confirmed_and_bad_input_is_named(db):
+    v1, v2 = _held(db)
+    line = db.visit(v2).lines[0]
+    with pytest.raises(NotFoundError, match="sku-9999"):
+        db.change_line(line.id, "ana", sku="sku-9999")
+    with pytest.raises(DecisionError, match="qty"):
+        db.change_line(line.id, "ana", qty=0)
+    with pytest.raises(DecisionError, match="nothing to change"):
+        db.change_line(line.id, "ana", sku=line.sku)
+    with pytest.raises(DecisionError, match="t must be"):
+        db.add_line(v2, line.sku, 1, 1e6, "ana")
+    with pytest.raises(NotFoundError, match="v-0404"):
+        db.visit("v-0404")
+    with pytest.raises(NotFoundError, match="line 999999"):
+        db.delete_line(999999, "ana")
+    assert db.correction(db.confirm(v2, "ana")).after == {"final_status": "confirmed"}
+    assert db.visit(v2).visit.final_status == "confirmed"
+
+
+def test_someone_elses_claim_blocks_decisions(db):
+    v1, _ = _held(db)
+    assert db.claim(v1, "ana")
+    line = db.visit(v1).lines[0]
+    with pytest.raises(DecisionError, match="claimed by ana"):
+        db.delete_line(line.id, "bo")
+    assert not db.visit(v1).lines[0].deleted
+
+
+def test_a_decision_is_committed_before_the_call_returns(db):
+    v1, _ = _held(db)
+    line = db.visit(v1).lines[0]
+    cid = db.delete_line(line.id, "ana")
+    # another process (or the workstation after a crash) sees it at once
+    code = (f"import sqlite3; c = sqlite3.connect({str(Path(db.engine.url.database))!r}); "
+            f"print(c.execute('SELECT deleted FROM receipt_lines WHERE id = {line.id}').fetchone()[0], "
+            f"c.execute('SELECT count(*) FROM corrections WHERE id = {cid}').fetchone()[0], "
+            f"c.execute('SELECT count(*) FROM audit_log WHERE correction_id = {cid}').fetchone()[0])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "1", "1"]
+    other = open_db(db.engine.url.database)
+    assert other.visit(v1).lines[0].deleted
+    other.close()
+
+
+def test_final_receipts_keep_auto_and_review_statuses(db):
+    rec = db.recordings()[0]
+    v1, v2 = _held(db)
+    db.confirm(v1, "ana")
+    r = db.final_receipts(rec)
+    status = {v["visit"]: v["status"] for v in r["visits"]}
+    assert status == {"v-0001": "confirmed", "v-0002": "review", "v-0003": "auto"}
+    assert r["format"] == "walkout-receipts/1" and r["recording"] == rec
+
+
+def test_cli_ingest_and_queue(tmp_path, review_run):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "app.cli", *a], capture_output=True, text=True,
+                                    cwd=REPO)
+    r = run("ingest", str(review_run[1]), "--db", url)
+    assert r.returncode == 0 and "3 visits added, 2 of them held" in r.stdout, r.stdout + r.stderr
+    assert "nothing added" in run("ingest", str(review_run[1]), "--db", url).stdout
+    r = run("queue", "--db", url, "--reason", "look-alike")
+    assert r.returncode == 0 and "v-0001" in r.stdout and "v-0002" not in r.stdout and "1 held visits" in r.stdout
+    r = run("ingest", str(tmp_path / "nope"), "--db", url)
+    assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("WALKOUT_TEST_PG"), reason="set WALKOUT_TEST_PG to a PostgreSQL URL")
+def test_postgresql_claims_and_decisions(review_run):
+    url = os.environ["WALKOUT_TEST_PG"]
+    from sqlalchemy import create_engine
+
+    eng = create_engine(url)
+    with eng.begin() as c:  # a clean database for the test
+        Base.metadata.drop_all(c)
+        c.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    eng.dispose()
+    a, b = open_db(url), open_db(url)
+    a.ingest_run(review_run[1])
+    assert a.ingest_run(review_run[1]) == []
+    one, two = a.claim_next("ana"), b.claim_next("bo")
+    assert one and two and one.key != two.key
+    assert not b.claim(one.key, "bo")
+    cid = a.delete_line(a.visit(one.key).lines[0].id, "ana")
+    a.undo(cid, "ana")
+    assert a.correction(cid).undone and a.confirm(one.key, "ana")
+    a.close()
+    b.close()
