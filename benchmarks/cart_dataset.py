@@ -51,7 +51,7 @@ def ensure(seed: int, root: Path = ROOT, workers: int = 2, store: str = "corner-
         cams = auto_cameras(st, AutoCameras())
         sc = random_scenario(adversarial_knobs(seed, store), st, cat, [c.id for c in cams])
         simulate(sc, rec, overwrite=True, workers=workers)
-    if not (run / "run.json").exists():
+    if not (run / "run.json").exists() or not (run / "looks.npz").exists():
         process_recording(rec, run, ProcessOptions(pose_hz=5, workers=workers, overwrite=True))
     return rec, run
 

@@ -27,6 +27,7 @@ from data.world import Appearance, HandInBin, HeldItem, LoadChange, PersonInfo, 
 DT = 1.0 / 30.0
 SEPARATION = 0.45  # body centres never come closer (m)
 COMFORT = 0.6  # walkers keep this much when they can
+GATE_CYCLE_S = 2.0  # one party through an entry gate at a time
 STAND_OFF = 0.40  # body centre to the shelf face when reaching (m)
 APPROACH_S, RETRACT_S, DWELL_S = 0.7, 0.6, 0.8
 CHANGE_AFTER_IN_S = 0.15  # the load starts to change this long after the hand is in
@@ -676,9 +677,12 @@ def choreograph(sc: Scenario, store: Store, catalog: Catalog, camera_ids: set[st
     entries = store.entry_gates()
     scans = []
     actors = []
+    gate_free: dict[str, float] = {}
     for k, (account, members) in enumerate(sorted(parties.items(), key=lambda kv: min(m.enter_at for m in kv[1]))):
-        t_scan = min(m.enter_at for m in members)
         gate = entries[k % len(entries)]
+        # a gate admits one party at a time: a party that arrives while another passes waits its turn
+        t_scan = max(min(m.enter_at for m in members), gate_free.get(gate.id, -np.inf))
+        gate_free[gate.id] = t_scan + GATE_CYCLE_S
         scans.append({"t": round(t_scan, 3), "gate": gate.id, "kind": "entry", "account": account,
                       "party_size": len(members), "role": members[0].role})
         for m in members:

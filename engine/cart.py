@@ -11,7 +11,7 @@ ranked alternatives the reviewer sees, and their weight is what the visit's conf
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -23,7 +23,7 @@ from engine.run import Run
 
 QTY_PRIOR = {1: 0.85, 2: 0.11, 3: 0.03, 4: 0.01}
 NOBODY = -1  # the hand of someone the tracker does not see
-NOBODY_DISTANCE_M = 0.45  # an unseen hand scores like a seen one this far from the bin
+NOBODY_DISTANCE_M = 0.9  # an unseen hand scores like a seen one this far from the bin
 MIN_POSTERIOR = 1e-4
 PAIR_PRIOR = 0.5  # two one-unit reaches, against QTY_PRIOR[1] for one
 ACTIVE_HAND = 0.8  # how likely a hand in a bin while its cell's load changes took part in the change
@@ -54,6 +54,7 @@ class Hypothesis:
     hand: str | None = None
     hand_m: float = float("nan")
     posterior: float = 0.0
+    visit: str | None = None  # whose cart it changes (None: an associate's hand, or nobody tracked)
     also: Hypothesis | None = None  # a second reach read from the same change (two units at once)
 
     def parts(self) -> list[Hypothesis]:
@@ -76,13 +77,13 @@ class Reading:
 
 @dataclass
 class Transfer:
-    """A hand-over between two tracks of different parties, as the cart applied it."""
+    """A hand-over between two parties, as the cart applied it."""
     t: float
-    giver: int
-    receiver: int
+    giver: str  # visit ids
+    receiver: str
     sku: str | None
     posterior: float
-    alternatives: list[tuple[int, int, str | None, float]]  # (giver, receiver, sku or None = no hand-over, p)
+    alternatives: list[tuple[str, str, str | None, float]]  # (giver, receiver, sku or None = no hand-over, p)
 
 
 def weight_likelihood(delta_g: float, sd_g: float, unit_g: float, unit_sd: float, signed_qty: int) -> float:
@@ -92,12 +93,17 @@ def weight_likelihood(delta_g: float, sd_g: float, unit_g: float, unit_sd: float
 
 
 class Cart:
-    """The store's state as the engine believes it: what each track carries and each bin holds."""
+    """The store's state as the engine believes it: what each party carries and each bin holds.
 
-    def __init__(self, store: Store, catalog: Catalog, run: Run, roles: list[str | None]) -> None:
+    `owners(track, t)` says whose party a track's hand belongs to (a distribution: see engine.owners);
+    without it every track is its own linked visit, or nobody's."""
+
+    def __init__(self, store: Store, catalog: Catalog, run: Run, roles: list[str | None],
+                 owners: Callable[[int, float], list[tuple[str | None, float]]] | None = None) -> None:
         self.store, self.catalog, self.run = store, catalog, run
         self.roles = roles
-        self.carrying: list[Counter[str]] = [Counter() for _ in range(len(run.people))]
+        self.owners = owners or (lambda track, t: [(None, 1.0)])
+        self.carrying: dict[str, Counter[str]] = defaultdict(Counter)
         self.bins: dict[str, Counter[str]] = {b.id: Counter({b.sku: b.stock}) for b in store.bins}
 
     def present(self, track: int, t: float) -> bool:
@@ -116,19 +122,22 @@ class Cart:
         for b in bins:
             hands = by_bin.get(b.id, {})
             who = [(t, hand_likelihood(h.distance_m), h) for t, h in hands.items()]
-            who.append((NOBODY, hand_likelihood(NOBODY_DISTANCE_M) * 0.3, None))
+            who.append((NOBODY, hand_likelihood(NOBODY_DISTANCE_M), None))
             for track, lh, h in who:
                 role = self.roles[track] if track >= 0 else None
-                for kind, sku, q in self._what(ch, b, track, role):
-                    p = self.catalog.by_sku[sku]
-                    lw = weight_likelihood(ch.delta_g, ch.sd_g, p.weight_g, p.weight_sd_g, q if kind != "take" else -q)
-                    s = lw * lh * QTY_PRIOR.get(q, 1e-3)
-                    hyp = Hypothesis(kind, track, b.id, sku, q, s, h.hand if h else None,
-                                     h.distance_m if h else float("nan"))
-                    if s > 0:
-                        singles.append(hyp)
-                    if kind == "take" and q == 1:
-                        units.append((hyp, lh, p.weight_g))
+                owners = [(None, 1.0)] if track == NOBODY or role == "associate" else self.owners(track, ch.t0)
+                for visit, p_owner in owners:
+                    for kind, sku, q in self._what(ch, b, track, role, visit):
+                        p = self.catalog.by_sku[sku]
+                        lw = weight_likelihood(ch.delta_g, ch.sd_g, p.weight_g, p.weight_sd_g,
+                                               q if kind != "take" else -q)
+                        s = lw * lh * p_owner * QTY_PRIOR.get(q, 1e-3)
+                        hyp = Hypothesis(kind, track, b.id, sku, q, s, h.hand if h else None,
+                                         h.distance_m if h else float("nan"), visit=visit)
+                        if s > 0:
+                            singles.append(hyp)
+                        if kind == "take" and q == 1:
+                            units.append((hyp, lh * p_owner, p.weight_g))
         hyps = singles + self._pairs(ch, units)
         # a hand seen in one of the cell's bins most likely did something there: a reading that
         # leaves it idle pays for that (this is what tells two reaches from one person taking two)
@@ -164,8 +173,8 @@ class Cart:
         for i in range(len(units)):
             for j in range(i + 1, len(units)):
                 (a, la, wa), (b, lb, wb) = units[i], units[j]
-                if a.track == b.track and a.track != NOBODY and a.bin == b.bin:
-                    continue  # one hand, one bin, two units: that is qty 2
+                if a.track == b.track and a.track != NOBODY and (a.bin == b.bin or a.visit != b.visit):
+                    continue  # one hand, one bin, two units: that is qty 2; one hand has one owner
                 if a.bin == b.bin and a.sku == b.sku and self.bins[a.bin][a.sku] < 2:
                     continue
                 pa, pb = self.catalog.by_sku[a.sku], self.catalog.by_sku[b.sku]
@@ -173,12 +182,14 @@ class Cart:
                 lw = weight_likelihood(ch.delta_g, ch.sd_g, wa + wb, var_sd, -1)
                 s = lw * la * lb * PAIR_PRIOR
                 if s > 0:
-                    out.append(Hypothesis("take", a.track, a.bin, a.sku, 1, s, a.hand, a.hand_m,
-                                          also=Hypothesis("take", b.track, b.bin, b.sku, 1, 0.0, b.hand, b.hand_m)))
+                    out.append(Hypothesis("take", a.track, a.bin, a.sku, 1, s, a.hand, a.hand_m, visit=a.visit,
+                                          also=Hypothesis("take", b.track, b.bin, b.sku, 1, 0.0, b.hand, b.hand_m,
+                                                          visit=b.visit)))
         return out
 
-    def _what(self, ch: Change, b: Bin, track: int, role: str | None) -> list[tuple[str, str, int]]:
-        """(kind, sku, qty) this track could have done at this bin, given what is where."""
+    def _what(self, ch: Change, b: Bin, track: int, role: str | None, visit: str | None
+              ) -> list[tuple[str, str, int]]:
+        """(kind, sku, qty) this hand could have done at this bin, given what is where and what its party holds."""
         out = []
         if ch.delta_g < 0:  # units left the cell
             for sku, n in self.bins[b.id].items():
@@ -187,8 +198,8 @@ class Cart:
         else:
             if role == "associate" or track == NOBODY:
                 out += [("restock", b.sku, q) for q in range(1, 5)]
-            if track >= 0:
-                for sku, n in self.carrying[track].items():
+            if visit is not None:
+                for sku, n in self.carrying[visit].items():
                     for q in range(1, min(n, 4) + 1):
                         out.append(("put" if sku == b.sku else "misplaced_put", sku, q))
         return out
@@ -223,14 +234,14 @@ class Cart:
             self.bins[h.bin][h.sku] -= h.qty
             if self.bins[h.bin][h.sku] <= 0:
                 del self.bins[h.bin][h.sku]
-            if h.track >= 0:
-                self.carrying[h.track][h.sku] += h.qty
+            if h.visit is not None:
+                self.carrying[h.visit][h.sku] += h.qty
         elif h.kind in ("put", "misplaced_put"):
             self.bins[h.bin][h.sku] += h.qty
-            if h.track >= 0:
-                self.carrying[h.track][h.sku] -= h.qty
-                if self.carrying[h.track][h.sku] <= 0:
-                    del self.carrying[h.track][h.sku]
+            if h.visit is not None:
+                self.carrying[h.visit][h.sku] -= h.qty
+                if self.carrying[h.visit][h.sku] <= 0:
+                    del self.carrying[h.visit][h.sku]
         elif h.kind == "restock":
             self.bins[h.bin][h.sku] += h.qty
 
@@ -242,13 +253,13 @@ class Cart:
         self.apply(r.best)
         return r
 
-    def hand_over(self, t: float, a: int, b: int, strength: float) -> Transfer:
-        """Something may have passed between tracks a and b at t (probability `strength`): who gave what.
+    def hand_over(self, t: float, a: str, b: str, strength: float) -> Transfer:
+        """Something may have passed between parties a and b at t (probability `strength`): who gave what.
 
         The posterior is the probability of the reading applied: no hand-over when that is the likelier,
-        else the likeliest (giver, product) among what either is carrying."""
+        else the likeliest (giver, product) among what either party is carrying."""
         options = [(g, r, sku) for g, r in ((a, b), (b, a)) for sku in self.carrying[g]]
-        alts: list[tuple[int, int, str | None, float]] = [(a, b, None, 1.0 - strength if options else 1.0)]
+        alts: list[tuple[str, str, str | None, float]] = [(a, b, None, 1.0 - strength if options else 1.0)]
         alts += [(g, r, sku, strength / len(options)) for g, r, sku in options]
         alts.sort(key=lambda x: -x[3])
         if not options or strength < 0.5:

@@ -78,9 +78,14 @@ def hands_near(run: Run, bins: list[Bin], t0: float, t1: float, max_m: float = 1
     return out
 
 
-def hand_likelihood(distance_m: float, sigma_m: float = 0.14) -> float:
-    """How well a hand's distance fits 'this hand was in the bin', given the wrist's error."""
-    return float(np.exp(-0.5 * (distance_m / sigma_m) ** 2))
+def hand_likelihood(distance_m: float, sigma_m: float = 0.14, tail: float = 0.12, tail_m: float = 0.35) -> float:
+    """How well a hand's distance fits 'this hand was in the bin', given the wrist's error.
+
+    A Gaussian core for a wrist seen well, and a heavier tail: a triangulated wrist is sometimes
+    off by tens of centimetres (a missed or mislabelled arm), and the person is still the one
+    reaching."""
+    d = max(float(distance_m), 0.0)
+    return float((1 - tail) * np.exp(-0.5 * (d / sigma_m) ** 2) + tail * np.exp(-d / tail_m))
 
 
 @dataclass
@@ -91,6 +96,7 @@ class Meeting:
     t: float
     distance_m: float
     point: tuple[float, float, float] = (float("nan"),) * 3  # where the hands met
+    owners: tuple[str | None, str | None] = (None, None)  # the two hands' parties, filled in by the cart
 
 
 def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Meeting]:

@@ -230,6 +230,7 @@ def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: 
     linker = Linker(rec.store, rec.gate_events(), fps=pose_hz)
     ticks = ticks_of(rec.duration_s, pose_hz)
     prev = None
+    seen: list[tuple[int, np.ndarray, np.ndarray]] = []  # (tick, floor xy, look) of every skeleton with a look
     for k, tk in enumerate(ticks):
         poses: list[Pose2D] = []
         apps: list[np.ndarray] = []
@@ -250,10 +251,20 @@ def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: 
             vs = [apps[i] for _, i in p.views if i < len(apps) and np.isfinite(apps[i]).all()]
             looks.append(_unit(np.median(vs, axis=0)) if vs else None)
         linker.update(float(tk), people, looks)
+        for p, lk in zip(people, looks):
+            if lk is not None:
+                seen.append((k, p.floor, lk))
         prev = people
         if progress and k % 10 == 0:
             progress("world", k / len(ticks))
-    return ticks, linker.finish()
+    return ticks, linker.finish(), seen
+
+
+def write_looks(root: Path, seen: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+    """RUN/looks.npz: every skeleton's clothing look by tick, so later stages can re-identify people."""
+    np.savez_compressed(root / "looks.npz", tick=np.array([s[0] for s in seen], int),
+                        xy=np.array([s[1] for s in seen], np.float32).reshape(-1, 2),
+                        look=np.array([s[2] for s in seen], np.float32).reshape(-1, 12))
 
 
 def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = None,
@@ -294,7 +305,7 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     results = {cid: results[cid] for cid in cams}
     stage["cameras"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ticks, tracks = world_pass(rec, results, opts.pose_hz, progress)
+    ticks, tracks, seen = world_pass(rec, results, opts.pose_hz, progress)
     stage["world"] = time.perf_counter() - t0
     P = len(tracks)
     joints = np.full((len(ticks), P, 17, 3), np.nan, np.float32)
@@ -322,6 +333,7 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     with atomic_dir(out) as tmp:
         write_run(tmp, manifest, ticks, [tr.id for tr in tracks], joints, conf, floor, infos,
                   [r.frames for r in results.values()])
+        write_looks(tmp, seen)
         if opts.cart:
             from engine.product_views import hand_viewer
             from engine.receipts import run_cart

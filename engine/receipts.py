@@ -18,6 +18,7 @@ from data.recording import Recording, open_recording
 from engine.cart import NOBODY, Cart, Hypothesis, ProductViewer, Reading, Transfer
 from engine.evidence import Alternative, Event, Evidence, LineEvidence, ReceiptLine, Visit
 from engine.hands import box_distance, hand_meetings
+from engine.looks import PartyOwners
 from engine.run import Run, load_run
 from engine.visit_confidence import Calibration, VisitRisk, load_calibration
 
@@ -60,11 +61,11 @@ def visits_of(rec: Recording, run: Run) -> tuple[list[VisitSlot], dict[int, str]
 Effect = tuple[tuple[str, str, int], ...]  # ((visit, sku, signed units), ...) a reading puts on receipts
 
 
-def _effect(h: Hypothesis, visit_of: dict[int, str]) -> Effect:
+def _effect(h: Hypothesis, visit_of: dict[int, str] | None = None) -> Effect:
     """What a hypothesis changes on receipts: units added (take) or removed (put) per visit and sku."""
     acc: Counter[tuple[str, str]] = Counter()
     for part in h.parts():
-        v = visit_of.get(part.track) if part.track >= 0 else None
+        v = part.visit
         if v is None or part.kind not in ("take", "put", "misplaced_put"):
             continue
         acc[(v, part.sku)] += part.qty if part.kind == "take" else -part.qty
@@ -89,11 +90,14 @@ def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], view
                         ) -> tuple[Cart, list[Reading], list[Transfer], dict[int, str]]:
     """Replay the recording's changes and hand meetings through one cart."""
     slots, visit_of = visits_of(rec, run)
-    cart = Cart(rec.store, rec.catalog, run, [t.role for t in run.tracks])
+    owners = PartyOwners(run, [(v.id, v.entered_at, v.tracks) for v in slots], visit_of, TRACK_DOUBTS)
+    cart = Cart(rec.store, rec.catalog, run, [t.role for t in run.tracks], owners)
     timeline: list[tuple[float, int, object]] = [(c.t0, 0, c) for cs in changes.values() for c in cs]
     shelves = [(np.asarray(sh.min, float), np.asarray(sh.max, float)) for sh in rec.store.shelves]
     for m in hand_meetings(run):
-        va, vb = visit_of.get(m.a), visit_of.get(m.b)
+        va, vb = (owners(m.a, m.t)[0][0] if cart.roles[m.a] != "associate" else None,
+                  owners(m.b, m.t)[0][0] if cart.roles[m.b] != "associate" else None)
+        m.owners = (va, vb)
         at_shelf = any(box_distance(np.asarray(m.point), lo, hi) < SHELF_CLEAR_M for lo, hi in shelves)
         if va and vb and va != vb and not at_shelf:
             timeline.append((m.t, 1, m))
@@ -105,7 +109,7 @@ def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], view
             readings.append(cart.read(item, viewer))
         else:
             strength = 0.9 if item.distance_m < 0.15 else 0.7
-            transfers.append(cart.hand_over(item.t, item.a, item.b, strength))
+            transfers.append(cart.hand_over(item.t, item.owners[0], item.owners[1], strength))
     return cart, readings, transfers, visit_of
 
 
@@ -137,9 +141,7 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
                                                                                        best.qty))
         conf = sum(h.posterior for h in r.hypotheses if same(h))
         reasons: list[str] = []
-        shoppers = _group(r.hypotheses, lambda h: visit_of.get(h.track) or ("nobody" if h.track == NOBODY else
-                                                                            "associate" if cart.roles[h.track] ==
-                                                                            "associate" else "unlinked"))
+        shoppers = _group(r.hypotheses, lambda h: h.visit or ("nobody" if h.track == NOBODY else "associate"))
         products = _group([h for h in r.hypotheses if h.sku], lambda h: h.sku)
         counts = _group([h for h in r.hypotheses if h.sku], lambda h: h.qty + (1 if h.also else 0))
         if len(shoppers) > 1 and shoppers[1][1] >= DOUBT:
@@ -154,7 +156,7 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
         if any(g["from"] - 1.0 <= ch.t1 and g["to"] + 1.0 >= ch.t0 for g in gaps):
             reasons.append("camera-gap")
         nobody = sum(h.posterior for h in r.hypotheses if any(
-            x.track == NOBODY or (x.track not in visit_of and cart.roles[x.track] != "associate") for x in h.parts()))
+            x.track == NOBODY or (x.track not in visit_of and x.kind == "take") for x in h.parts()))
         if best.kind == "unexplained":
             reasons.append("unexplained-event")
         elif nobody >= DOUBT:
@@ -164,7 +166,7 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
             eid = f"e-{n:04d}" + ("" if k == 0 else "b")
             ids_here.append(eid)
             hand = next((x for x in r.hands if x.track == part.track and x.bin == part.bin), None)
-            pv_id = visit_of.get(part.track) if part.track >= 0 else None
+            pv_id = part.visit
             events.append(Event(
                 id=eid, sensor=ch.sensor, t0=round(ch.t0, 3), t1=round(ch.t1, 3), delta_g=round(ch.delta_g, 1),
                 sd_g=round(ch.sd_g, 2), kind=part.kind, bin=part.bin, sku=part.sku, qty=part.qty,
@@ -178,6 +180,7 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
         # every visit this event could touch loses what it is not sure of
         involved = {v for h in r.hypotheses for v, _, _ in _effect(h, visit_of)}
         near_visits = {visit_of.get(x.track) for x in r.hands if x.distance_m < 0.6} - {None}
+        near_visits = {v for v in near_visits if v in per_visit}
         for v in involved | near_visits:
             pv = per_visit[v]
             mine = _share(eff, v)
@@ -200,28 +203,25 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
                 pv["untracked"] += 1
     hand_overs = []
     for tr in transfers:
-        gv, rv = visit_of.get(tr.giver), visit_of.get(tr.receiver)
-        hand_overs.append({"t": round(tr.t, 3), "from_track": track_id(tr.giver), "to_track": track_id(tr.receiver),
-                           "from_visit": gv, "to_visit": rv, "sku": tr.sku, "confidence": round(tr.posterior, 4),
-                           "alternatives": [{"from_track": track_id(g), "to_track": track_id(x), "sku": s,
-                                             "score": round(p, 4)} for g, x, s, p in tr.alternatives]})
-        for v in {visit_of.get(tr.giver), visit_of.get(tr.receiver)} - {None}:
+        hand_overs.append({"t": round(tr.t, 3), "from_visit": tr.giver, "to_visit": tr.receiver, "sku": tr.sku,
+                           "confidence": round(tr.posterior, 4),
+                           "alternatives": [{"from_visit": g, "to_visit": x, "sku": s, "score": round(p, 4)}
+                                            for g, x, s, p in tr.alternatives]})
+        for v in {tr.giver, tr.receiver} - {None}:
             pv = per_visit[v]
             pv["raw"] *= tr.posterior
             pv["reasons"].add("hand-over")
 
     # items a hand nobody's visit owns took: some receipt present then is missing them
     orphan_t = [r.change.t0 for r in readings for part in r.best.parts()
-                if part.kind == "take" and (part.track == NOBODY or (part.track not in visit_of and
-                                                                      cart.roles[part.track] != "associate"))]
+                if part.kind == "take" and part.visit is None and
+                (part.track == NOBODY or cart.roles[part.track] != "associate")]
     visits: list[Visit] = []
     risks: dict[str, VisitRisk] = {}
     lines_ev: list[LineEvidence] = []
     for slot in slots:
         pv = per_visit[slot.id]
-        held: Counter[str] = Counter()
-        for k in slot.tracks:
-            held.update(cart.carrying[k])
+        held = cart.carrying[slot.id]
         tangles = sum(1 for k in slot.tracks for a, b, other in run.tracks[k].tangled
                       if not any(ids[j] == other for j in slot.tracks))
         doubts = sum(1 for k in slot.tracks for f in run.tracks[k].flags if f in TRACK_DOUBTS)

@@ -6,6 +6,7 @@ RUN/
   tracks.npz       per-joint confidence (T, P, 17) and floor positions (T, P, 2) on the same grid
   tracks.json      per track: account, role, party, birth/exit flags, tangled intervals, re-id decisions
   frames/<cam>.npz per camera: detections and 2D keypoints by frame time
+  looks.npz        every skeleton's clothing look (engine.appearance) and floor point, by tick
 
 Dense arrays live in npz files addressed by time; readers never load more than they are asked for
 beyond one camera's file.
