@@ -18,8 +18,8 @@ from engine.run import Run
 CLEAR_M = 0.8  # a look is trusted only when no other skeleton is nearer than this
 MATCH_M = 0.3  # a track's floor point and a skeleton's within this are the same body
 ENTRY_S = 4.0  # a party's signature is read over the first seconds after its tracks are born
-LOOK_SD = 0.1  # spread of the (unit) look vectors' distance for one person across views and time
-LOOK_FLOOR = 0.03  # a look never rules a party out entirely (lighting, occlusion)
+LOOK_SD = 0.15  # spread of the (unit) look vectors' distance for one person across views and time
+LOOK_FLOOR = 0.05  # a look never rules a party out entirely (lighting, occlusion)
 
 
 class TrackLooks:
@@ -54,10 +54,16 @@ class TrackLooks:
                 if dd[p] <= MATCH_M:
                     self.looks[p].append((float(run.t[int(k)]), look[r]))
 
-    def near(self, track: int, t: float, window_s: float = 3.0) -> np.ndarray | None:
-        """The track's median clean look within window_s of t (None when it had none)."""
-        vs = [v for tt, v in self.looks[track] if abs(tt - t) <= window_s]
-        return np.median(vs, axis=0) if vs else None
+    def near(self, track: int, t: float, window_s: float = 3.0, far_s: float = 15.0) -> np.ndarray | None:
+        """The track's median clean look within window_s of t, else within far_s (None when it had none).
+
+        The nearer window is preferred: a track that swapped bodies in a tangle looks like the body
+        it follows now."""
+        for w in (window_s, far_s):
+            vs = [v for tt, v in self.looks[track] if abs(tt - t) <= w]
+            if vs:
+                return np.median(vs, axis=0)
+        return None
 
     def first(self, track: int, span_s: float = ENTRY_S) -> np.ndarray | None:
         """The track's median clean look over its first seconds."""
