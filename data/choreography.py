@@ -664,7 +664,7 @@ def appearance_for(p: Person, rng: np.random.Generator) -> Appearance:
 
 
 def choreograph(sc: Scenario, store: Store, catalog: Catalog, camera_ids: set[str],
-                progress: Callable[[float], None] | None = None) -> World:
+                progress: Callable[[float], None] | None = None, grace_s: float = GRACE_S) -> World:
     """Simulate the scenario; the World it returns is the recording's ground truth."""
     pairs = check_script(sc, store, catalog, camera_ids)
     sim = Sim(sc, store, catalog)
@@ -694,7 +694,7 @@ def choreograph(sc: Scenario, store: Store, catalog: Catalog, camera_ids: set[st
     times = np.arange(n_steps) * DT
     joints = np.full((n_steps, len(actors), 17, 3), np.nan, np.float32)
     step = 0
-    t_limit = sc.duration_s + GRACE_S
+    t_limit = sc.duration_s + grace_s
     while True:
         t = step * DT
         sim.t = t

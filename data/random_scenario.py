@@ -20,6 +20,7 @@ from data.store import Bin, Catalog, Store
 
 WALK_MPS = 0.8  # planning speed, slower than people walk: leaves room for detours and waiting
 REACH_S = 2.3
+CANDIDATE_GRACE_S = 20.0
 
 
 @dataclass
@@ -241,7 +242,8 @@ def random_scenario(k: Knobs, store: Store, catalog: Catalog, camera_ids: list[s
     for attempt in range(tries):
         sc = build(k, store, catalog, camera_ids, attempt)
         try:
-            choreograph(sc, store, catalog, set(camera_ids))
+            # a candidate someone is still in at the end is dropped anyway: no need to play on for long
+            choreograph(sc, store, catalog, set(camera_ids), grace_s=CANDIDATE_GRACE_S)
             return sc
         except ScenarioError as e:
             last = e
