@@ -47,13 +47,24 @@ def claim(s: Session, v: Visit, rid: int, actor: str, now: datetime, lapse_s: fl
 
 def claim_next(s: Session, rid: int, actor: str, now: datetime, lapse_s: float, reason: str | None,
                store: str | None, max_confidence: float | None) -> Visit | None:
+    """Claim the oldest claimable visit that no other transaction has locked right now.
+
+    One row is locked at a time (LIMIT 1 ... FOR UPDATE SKIP LOCKED): locking several would keep those
+    from reviewers asking at the same moment, who would get a later visit, or None while visits are free.
+    On SQLite the locking clause is ignored; BEGIN IMMEDIATE has already serialized the writers.
+    """
     q = held(select(Visit.id).join(Recording, Visit.recording_id == Recording.id), reason, store, max_confidence)
-    q = q.where(claimable(rid, now)).limit(5).with_for_update(skip_locked=True, of=Visit)
-    for vid in s.scalars(q).all():
+    q = q.where(claimable(rid, now))
+    tried: list[int] = []
+    while True:
+        pick = q.where(Visit.id.not_in(tried)) if tried else q
+        vid = s.scalar(pick.limit(1).with_for_update(skip_locked=True, of=Visit))
+        if vid is None:
+            return None
         v = s.get(Visit, vid)
         if v is not None and claim(s, v, rid, actor, now, lapse_s):
             return v
-    return None
+        tried.append(vid)  # taken meanwhile (it cannot be, once locked; but never loop on it)
 
 
 def release(s: Session, v: Visit, rid: int, actor: str, now: datetime) -> bool:

@@ -56,11 +56,12 @@ def open_db(url: str | Path | None = None) -> ReviewDB:
                     raise DatabaseError(f"{where}: not a walkout review database (it has tables "
                                         f"{', '.join(sorted(foreign)[:5])})")
             elif not known(rev):
-                raise DatabaseError(f"{where}: its schema (revision {rev}) is newer than this walkout knows "
-                                    f"(up to {head()}); upgrade walkout to open it")
+                raise _newer(where, rev)
         if rev != head():
             with engine.execution_options(write=True).begin() as c:
-                upgrade(c)
+                rev = upgrade(c)  # under a lock: another workstation may have migrated it meanwhile
+            if rev is not None and not known(rev):
+                raise _newer(where, rev)
     except DatabaseError:
         engine.dispose()
         raise
@@ -68,6 +69,11 @@ def open_db(url: str | Path | None = None) -> ReviewDB:
         engine.dispose()
         raise DatabaseError(f"{where}: cannot be opened as a review database ({_why(e)})") from None
     return ReviewDB(engine, url)
+
+
+def _newer(where: str, rev: str) -> DatabaseError:
+    return DatabaseError(f"{where}: its schema (revision {rev}) is newer than this walkout knows "
+                         f"(up to {head()}); upgrade walkout to open it")
 
 
 def _why(e: SQLAlchemyError) -> str:

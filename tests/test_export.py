@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,10 +23,17 @@ def review_run(tmp_path_factory) -> tuple[Path, Path]:
     return build_review_fixture(tmp_path_factory.getbasetemp() / "review-fixture")
 
 
-@pytest.fixture
-def reviewed(tmp_path, review_run):
-    """v-0001: its look-alike line corrected to the alternative and a missed item added; v-0002 still held."""
-    db = open_db(tmp_path / "review.db")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not os.environ.get("WALKOUT_TEST_PG"), reason="set WALKOUT_TEST_PG to a PostgreSQL URL"))])
+def reviewed(request, tmp_path, review_run):
+    """v-0001: its look-alike line corrected to the alternative and a missed item added; v-0002 still held.
+    On SQLite, and on PostgreSQL (emptied first) when WALKOUT_TEST_PG is set."""
+    if request.param == "sqlite":
+        db = open_db(tmp_path / "review.db")
+    else:
+        from test_labeling import reset_pg
+        reset_pg(os.environ["WALKOUT_TEST_PG"])
+        db = open_db(os.environ["WALKOUT_TEST_PG"])
     db.ingest_run(review_run[1])
     key = db.queue()[0].key
     view = db.visit(key)
@@ -41,7 +49,7 @@ def test_receipts_round_trip(reviewed, tmp_path):
     db, key, _, _ = reviewed
     rec = db.recordings()[0]
     out = tmp_path / "receipts"
-    r = subprocess.run([sys.executable, "-m", "app.cli", "export", "receipts", str(out), "--db", str(db.where)],
+    r = subprocess.run([sys.executable, "-m", "app.cli", "export", "receipts", str(out), "--db", db.url],
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert json.loads((out / rec / "receipts.json").read_text()) == db.final_receipts(rec)

@@ -8,18 +8,21 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import MetaData, create_engine, func, select, text
+from sqlalchemy.orm import Session
 
 from data.errors import InputError
+from labeling import claims
 from labeling.database import default_db_path, default_url
 from labeling.errors import DatabaseError, DecisionError, NotFoundError
-from labeling.models import AuditEntry, Base, Correction, Event, ReceiptLine, Review, Visit
+from labeling.models import AuditEntry, Base, Correction, Event, ReceiptLine, Review, Visit, VisitReason
 from labeling.review_db import open_db
 from review_fixture import build_review_fixture
 
@@ -31,9 +34,34 @@ def review_run(tmp_path_factory) -> tuple[Path, Path]:
     return build_review_fixture(tmp_path_factory.getbasetemp() / "review-fixture")
 
 
+PG_URL = os.environ.get("WALKOUT_TEST_PG")
+needs_pg = pytest.mark.skipif(not PG_URL, reason="set WALKOUT_TEST_PG to a PostgreSQL URL (packaging/postgres_dev.sh)")
+
+
+def reset_pg(url: str) -> None:
+    """Empty the PostgreSQL test database: every table in it dropped (so the tests can be rerun)."""
+    eng = create_engine(url)
+    try:
+        with eng.begin() as c:
+            c.execute(text("SELECT pg_advisory_xact_lock(7454001)"))  # not while another test run resets it
+            md = MetaData()
+            md.reflect(c)
+            md.drop_all(c)
+    finally:
+        eng.dispose()
+
+
 @pytest.fixture
-def db(tmp_path, review_run):
-    d = open_db(tmp_path / "review.db")
+def pg_url() -> str:
+    assert PG_URL
+    reset_pg(PG_URL)
+    return PG_URL
+
+
+# every test on the `db` fixture runs on SQLite, and on PostgreSQL too when WALKOUT_TEST_PG is set
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=needs_pg)])
+def db(request, tmp_path, review_run):
+    d = open_db(tmp_path / "review.db" if request.param == "sqlite" else request.getfixturevalue("pg_url"))
     d.ingest_run(review_run[1])
     yield d
     d.close()
@@ -50,8 +78,9 @@ def _held(db) -> list[str]:
 
 # -- schema ---------------------------------------------------------------------------------------------------
 
-def test_migrations_give_the_models_schema(tmp_path):
-    db = open_db(tmp_path / "m.db")
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=needs_pg)])
+def test_migrations_give_the_models_schema(tmp_path, request, backend):
+    db = open_db(tmp_path / "m.db" if backend == "sqlite" else request.getfixturevalue("pg_url"))
     with db.engine.connect() as c:
         diffs = compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata)
     assert diffs == []
@@ -335,13 +364,13 @@ def test_a_decision_is_committed_before_the_call_returns(db):
     line = db.visit(v1).lines[0]
     cid = db.delete_line(line.id, "ana")
     # another process (or the workstation after a crash) sees it at once
-    code = (f"import sqlite3; c = sqlite3.connect({str(Path(db.engine.url.database))!r}); "
-            f"print(c.execute('SELECT deleted FROM receipt_lines WHERE id = {line.id}').fetchone()[0], "
-            f"c.execute('SELECT count(*) FROM corrections WHERE id = {cid}').fetchone()[0], "
-            f"c.execute('SELECT count(*) FROM audit_log WHERE correction_id = {cid}').fetchone()[0])")
+    code = (f"import sqlalchemy as sa; c = sa.create_engine({db.url!r}).connect(); "
+            f"print(int(c.scalar(sa.text('SELECT deleted FROM receipt_lines WHERE id = {line.id}'))), "
+            f"c.scalar(sa.text('SELECT count(*) FROM corrections WHERE id = {cid}')), "
+            f"c.scalar(sa.text('SELECT count(*) FROM audit_log WHERE correction_id = {cid}')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["1", "1", "1"]
-    other = open_db(db.engine.url.database)
+    other = open_db(db.url)
     assert other.visit(v1).lines[0].deleted
     other.close()
 
@@ -369,24 +398,149 @@ def test_cli_ingest_and_queue(tmp_path, review_run):
     assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.skipif(not os.environ.get("WALKOUT_TEST_PG"), reason="set WALKOUT_TEST_PG to a PostgreSQL URL")
-def test_postgresql_claims_and_decisions(review_run):
-    url = os.environ["WALKOUT_TEST_PG"]
-    from sqlalchemy import create_engine
+# -- PostgreSQL (WALKOUT_TEST_PG; CI has no server, so these skip there) ----------------------------------------
 
-    eng = create_engine(url)
-    with eng.begin() as c:  # a clean database for the test
-        Base.metadata.drop_all(c)
-        c.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    eng.dispose()
-    a, b = open_db(url), open_db(url)
+@needs_pg
+def test_postgresql_claims_and_decisions(pg_url, review_run):
+    a, b = open_db(pg_url), open_db(pg_url)
     a.ingest_run(review_run[1])
     assert a.ingest_run(review_run[1]) == []
     one, two = a.claim_next("ana"), b.claim_next("bo")
     assert one and two and one.key != two.key
+    assert one.claimed_until.tzinfo is not None and one.claimed_until > a.clock()
     assert not b.claim(one.key, "bo")
     cid = a.delete_line(a.visit(one.key).lines[0].id, "ana")
     a.undo(cid, "ana")
     assert a.correction(cid).undone and a.confirm(one.key, "ana")
+    assert b.visit(one.key).visit.final_status == "confirmed"
     a.close()
     b.close()
+    again = open_db(pg_url)  # an existing database at this schema opens without migrating again
+    assert again.visit(one.key).visit.final_status == "confirmed"
+    again.close()
+
+
+def _more_held_visits(db, n: int) -> None:
+    """n more held visits in the first visit's recording and run (the fixture run holds only two)."""
+    with Session(db.engine) as s, s.begin():
+        first = s.scalars(select(Visit).order_by(Visit.id)).first()
+        for i in range(n):
+            v = Visit(recording_id=first.recording_id, run_id=first.run_id, key=f"x-{i:04d}", account=None,
+                      entered_at=100.0 + i, exited_at=None, engine_status="review", engine_confidence=0.5,
+                      reasons=["look-alike"], tracks=[], final_status="pending")
+            s.add(v)
+            s.flush()
+            s.add(VisitReason(visit_id=v.id, reason="look-alike"))
+
+
+@needs_pg
+def test_postgresql_concurrent_claim_next_never_hands_out_a_visit_twice(pg_url, review_run):
+    a, b = open_db(pg_url), open_db(pg_url)  # two engines: separate connections, as two workstations
+    a.ingest_run(review_run[1])
+    _more_held_visits(a, 60)
+    held = set(_held(a))
+    assert len(held) == 62
+    got: dict[str, list[str]] = {"ana": [], "bo": []}
+    errors: list[BaseException] = []
+    go = threading.Barrier(2)
+
+    def reviewer(db, name):
+        try:
+            go.wait()
+            while True:
+                item = db.claim_next(name, lapse_s=600)
+                if item is None:
+                    return
+                assert item.claimed_by == name
+                got[name].append(item.key)
+                db.confirm(item.key, name)  # decided: off the queue, so the next claim_next gives another
+        except BaseException as e:  # noqa: BLE001 - reported below, from the test's thread
+            errors.append(e)
+
+    ts = [threading.Thread(target=reviewer, args=(a, "ana")), threading.Thread(target=reviewer, args=(b, "bo"))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert not errors, errors
+    assert not set(got["ana"]) & set(got["bo"])
+    assert len(got["ana"]) == len(set(got["ana"])) and len(got["bo"]) == len(set(got["bo"]))
+    assert set(got["ana"]) | set(got["bo"]) == held  # nobody was told "queue empty" while visits were free
+    assert got["ana"] and got["bo"]
+    assert a.queue(include_claimed=True) == []
+    with a.engine.connect() as c:  # each visit claimed once, by one reviewer
+        claims = c.execute(select(AuditEntry.visit_id, func.count()).where(AuditEntry.action == "claim")
+                           .group_by(AuditEntry.visit_id)).all()
+    assert len(claims) == 62 and all(n == 1 for _, n in claims)
+    a.close()
+    b.close()
+
+
+@needs_pg
+def test_postgresql_claim_next_skips_a_locked_visit_instead_of_waiting(pg_url, review_run):
+    a, b = open_db(pg_url), open_db(pg_url)
+    a.ingest_run(review_run[1])
+    _more_held_visits(a, 3)
+    first, second = _held(a)[:2]
+    first_id = a.queue()[0].id
+    got: list = []
+    with a.engine.connect() as c:  # another reviewer's transaction is in the middle of claiming the oldest
+        c.execute(text("SELECT id FROM visits WHERE id = :i FOR UPDATE"), {"i": first_id})
+        t = threading.Thread(target=lambda: got.append(b.claim_next("bo")))
+        t0 = time.monotonic()
+        t.start()
+        t.join(5.0)
+        waited = t.is_alive()
+        c.rollback()  # lets a claim_next that waited for the lock go on, so the test fails instead of hanging
+        t.join()
+    assert not waited, "claim_next waited for a locked visit instead of skipping it"
+    assert got[0] is not None and got[0].key == second and time.monotonic() - t0 < 5.0
+    assert a.claim_next("ana").key == first
+    a.close()
+    b.close()
+
+
+@needs_pg
+def test_postgresql_claim_next_in_flight_locks_only_the_visit_it_takes(pg_url, review_run):
+    a, b = open_db(pg_url), open_db(pg_url)
+    a.ingest_run(review_run[1])
+    first, second = _held(a)
+    rid = a._reviewer("ana")
+    with Session(a._writer) as s, s.begin():  # ana's claim_next, not yet committed
+        v = claims.claim_next(s, rid, "ana", a.clock(), 60.0, None, None, None)
+        assert v is not None and v.key == first.split("/")[1]
+        other = b.claim_next("bo")  # is not told "queue empty", and is not made to wait
+        assert other is not None and other.key == second
+    assert a.queue(include_claimed=True)[0].claimed_by == "ana"
+    a.close()
+    b.close()
+
+
+OPEN_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from labeling.review_db import open_db
+d = Path(sys.argv[2]); (d / f"ready-{sys.argv[3]}").touch()
+while not (d / "go").exists():
+    time.sleep(0.005)
+open_db(sys.argv[1]).close()
+"""
+
+
+@needs_pg
+def test_postgresql_workstations_opening_a_new_database_at_once_all_succeed(pg_url, tmp_path):
+    for rnd in range(2):
+        reset_pg(pg_url)
+        d = tmp_path / f"round{rnd}"
+        d.mkdir()
+        ps = [subprocess.Popen([sys.executable, "-c", OPEN_WHEN_TOLD, pg_url, str(d), str(i)], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+        deadline = time.monotonic() + 60
+        while len(list(d.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (d / "go").touch()
+        outs = [p.communicate(timeout=60) for p in ps]
+        assert [p.returncode for p in ps] == [0] * 4, [err for _, err in outs]
+        with create_engine(pg_url).connect() as c:
+            assert c.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+
