@@ -171,8 +171,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     bar.close()
     print(summary)
     print(format_report(evaluate(rec, load_run(out / "run"))))
-    print("(receipts and the review workstation come with issues 4 and 5)")
-    return 0
+    return demo_review_step(a, out)
 
 
 def cmd_process(a: argparse.Namespace) -> int:
@@ -208,7 +207,121 @@ def cmd_train(a: argparse.Namespace) -> int:
         from engine.pose2d.train import main as train_pose
 
         return int(train_pose(a.args) or 0)
-    raise InputError(f"train: unknown model {a.what!r}; expected 'pose'")
+    if a.what == "products":
+        from engine.products.train import main as train_products
+
+        return int(train_products(a.args) or 0)
+    raise InputError(f"train: unknown model {a.what!r}; expected 'pose' or 'products'")
+
+
+# -- review database: ingest, queue, export (labeling/) --------------------------------------------------------
+
+def _db_arg(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--db", required=required, metavar="URL",
+                   help="review database: a SQLAlchemy URL or a SQLite file (default: the per-user "
+                        "$XDG_DATA_HOME/walkout/review.db)")
+
+
+def cmd_ingest(a: argparse.Namespace) -> int:
+    from labeling.review_db import open_db
+
+    with open_db(a.db) as db:
+        keys = db.ingest_run(Path(a.run))
+        held = [q for q in db.queue(include_claimed=True) if q.key in set(keys)]
+        print(f"ingested {a.run} into {db.where}: {len(keys)} visits added, {len(held)} of them held for review"
+              if keys else f"{a.run}: already in {db.where}; nothing added")
+    return 0
+
+
+def cmd_queue(a: argparse.Namespace) -> int:
+    from labeling.review_db import open_db
+
+    with open_db(a.db) as db:
+        items = db.queue(reason=a.reason, store=a.store, max_confidence=a.max_confidence,
+                         include_claimed=a.all)
+    for q in items:
+        claim = f"  claimed by {q.claimed_by}" if q.claimed_by else ""
+        print(f"{q.key}  {q.confidence:.2f}  {q.lines} lines  {','.join(q.reasons) or '-'}{claim}")
+    print(f"{len(items)} held visits")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from labeling.review_db import open_db
+
+    with open_db(a.db) as db:
+        if a.what == "receipts":
+            paths = db.export_receipts(Path(a.out), recording=a.recording)
+            print(f"wrote {len(paths)} receipts file{'s' if len(paths) != 1 else ''}: "
+                  + ", ".join(str(p) for p in paths))
+            return 0
+        from labeling.training_export import export_training
+
+        print(export_training(db, Path(a.out), crops=not a.no_crops, keypoints=not a.no_keypoints))
+    return 0
+
+
+def add_review_db_commands(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("ingest", help="add an engine run's receipts and evidence to the review database")
+    s.add_argument("run", help="engine run directory (with receipts.json and evidence.json)")
+    _db_arg(s)
+    s.set_defaults(func=cmd_ingest)
+    s = sub.add_parser("queue", help="list the held visits waiting for review, oldest first")
+    _db_arg(s)
+    s.add_argument("--reason", help="only visits held for this reason (e.g. look-alike)")
+    s.add_argument("--store", help="only this store's visits")
+    s.add_argument("--max-confidence", type=float, default=None, help="only visits at or below this confidence")
+    s.add_argument("--all", action="store_true", help="include visits someone has claimed")
+    s.set_defaults(func=cmd_queue)
+    s = sub.add_parser("export", help="final receipts, or training data from reviewers' decisions")
+    s.add_argument("what", choices=["receipts", "training"])
+    s.add_argument("out", help="receipts: a folder (one receipts.json per recording) or a .json file; "
+                               "training: a folder")
+    _db_arg(s)
+    s.add_argument("--recording", help="receipts: only this recording")
+    s.add_argument("--no-crops", action="store_true", help="training: no product crops")
+    s.add_argument("--no-keypoints", action="store_true", help="training: no COCO keypoint frames")
+    s.set_defaults(func=cmd_export)
+
+
+# -- review workstation (review_ui/): `walkout review`, and the demo's last step ----------------------------------
+
+def cmd_review(a: argparse.Namespace) -> int:
+    from app.review_app import check_display, run_review
+
+    check_display()
+    if a.run:
+        from labeling.review_db import open_db
+
+        with open_db(a.db) as db:
+            db.ingest_run(Path(a.run))
+    return run_review(a.db, a.reviewer, a.visit, screenshot=Path(a.screenshot) if a.screenshot else None,
+                      layers=a.engineer, keys=a.key)
+
+
+def demo_review_step(a: argparse.Namespace, out: Path) -> int:
+    """Ingest the demo's run and, unless --no-window, open the workstation on its held visits."""
+    from app.review_app import check_display, demo_review
+
+    if not getattr(a, "no_window", False):
+        check_display()
+    return demo_review(out, out / "run", getattr(a, "db", None), window=not getattr(a, "no_window", False))
+
+
+def add_review_window_commands(sub: argparse._SubParsersAction, demo: argparse.ArgumentParser) -> None:
+    s = sub.add_parser("review", help="open the review workstation on the review database's held visits")
+    s.add_argument("--db", metavar="URL", help="review database: a SQLAlchemy URL or a SQLite file (default: "
+                                               "the per-user $XDG_DATA_HOME/walkout/review.db)")
+    s.add_argument("--reviewer", help="who decides (default: the login name)")
+    s.add_argument("--visit", help="open this visit (RECORDING/v-0001) instead of the next in the queue")
+    s.add_argument("--run", help="ingest this engine run first")
+    s.add_argument("--engineer", action="store_true", help="start with every engineer layer on")
+    s.add_argument("--key", action="append", metavar="ACTION",
+                   help="do this action once the visit is open (a name from review_ui/shortcuts.py; repeatable)")
+    s.add_argument("--screenshot", metavar="PNG", help="save the window once the cameras show, then quit")
+    s.set_defaults(func=cmd_review)
+    demo.add_argument("--no-window", action="store_true", help="ingest the run but open no window (headless)")
+    demo.add_argument("--db", metavar="URL", help="review database for the demo (default OUT/review.db)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,9 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_evaluate)
-    s = sub.add_parser("train", help="train a model from simulator data (pose)")
-    s.add_argument("what", choices=["pose"])
-    s.add_argument("args", nargs=argparse.REMAINDER, help="options of the trainer (see `walkout train pose -h`)")
+    s = sub.add_parser("train", help="train a model from simulator data (pose, products)")
+    s.add_argument("what", choices=["pose", "products"])
+    s.add_argument("args", nargs=argparse.REMAINDER,
+                   help="options of the trainer (see `walkout train pose -h`, `walkout train products -h`)")
     s.set_defaults(func=cmd_train)
     s = sub.add_parser("demo", help="simulate a small store, validate it and draw its pictures")
     s.add_argument("--out", default="walkout-demo", help="output directory (default ./walkout-demo)")
@@ -260,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true")
     _knob_args(s)
     s.set_defaults(func=cmd_demo, duration=40.0, people=6, associates=1, handovers=1, faults=1, seed=7)
+    add_review_window_commands(sub, s)
+    add_review_db_commands(sub)
     return p
 
 

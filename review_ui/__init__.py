@@ -1,1 +1,4 @@
-"""walkout review_ui package (see design.md)."""
+"""The review workstation (Qt): synchronized player, overlays, plots, map, timeline, receipt, undoable decisions."""
+from review_ui.refcount_guard import protect_singletons
+
+protect_singletons()
