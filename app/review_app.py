@@ -131,4 +131,4 @@ def check_display() -> None:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                                                  or os.environ.get("QT_QPA_PLATFORM")):
         raise InputError("no display to open the window on (set DISPLAY, run under xvfb-run, "
-                         "or QT_QPA_PLATFORM=offscreen)")
+                         "or QT_QPA_PLATFORM=offscreen; `walkout demo --no-window` does everything but the window)")
