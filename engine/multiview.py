@@ -156,6 +156,7 @@ def reconstruct(poses: Sequence[Pose2D], cams: Mapping[str, Camera], t: float,
         done = _reassign(fr, done, cfg)
     if prev and cfg.compensate_time:
         _compensate(fr, done, prev, t, cfg)
+    done = _relabel_arms(fr, done, cfg)
     out = []
     for p in done:
         _sanity(p, cfg)
@@ -732,6 +733,89 @@ def _single_views(fr: _Frame, found: list[_Person], prev: Sequence[Pose3D], left
         if _person_shaped(p.X, cfg):
             out.append(p)
     return out
+
+
+ARM_PAIRS = ((7, 8), (9, 10))  # elbows, wrists: the joints whose sides the 2D network mixes up
+TWIN_M = 0.1  # a pair's two joints this close were fitted onto one limb
+
+
+def _swap_joints(fr: _Frame, v: int, a: int, b: int) -> None:
+    for arr in (fr.uv, fr.score, fr.xn, fr.dirs, fr.valid):
+        arr[v, [a, b]] = arr[v, [b, a]]
+
+
+def _relabel_arms(fr: _Frame, people: list[_Person], cfg: MultiviewConfig) -> list[_Person]:
+    """Give each view's elbows and wrists the sides that agree with the other views, then refit.
+
+    Seen from above, a camera often cannot tell a person's left arm from the right; per joint
+    RANSAC then keeps the views of the majority labelling and drops the others, or lands both
+    wrists on one hand. Here each view's arm pair is swapped when the swap projects closer to the
+    fitted skeleton, and the person is fitted again with every view agreeing; finally the pair's
+    sides are set by the body: the left wrist is the one on the left shoulder's side."""
+    if not people:
+        return people
+    ca = fr.ca
+    changed = []
+    for k, p in enumerate(people):
+        if p.X is None:
+            continue
+        dirty = False
+        for a, b in ARM_PAIRS:
+            Xa, Xb = p.X[a], p.X[b]
+            if np.isfinite(Xa).all() and np.isfinite(Xb).all() and np.linalg.norm(Xa - Xb) < TWIN_M:
+                Xb = np.full(3, np.nan)  # both on one hand: a takes that hand in every view, b the other
+            for v in p.views:
+                if not (fr.valid[v, a] and fr.valid[v, b]):
+                    continue
+                c = int(fr.cam[v])
+                if not (np.isfinite(Xa).all() or np.isfinite(Xb).all()):
+                    continue
+                proj = {}
+                for name, X in (("a", Xa), ("b", Xb)):
+                    if np.isfinite(X).all():
+                        uvp, _ = ca.project_all(X[None])  # (C, 1, 2)
+                        proj[name] = uvp[c, 0]
+                uva, uvb = fr.uv[v, a], fr.uv[v, b]
+                if "a" in proj and "b" in proj:
+                    keep = np.linalg.norm(uva - proj["a"]) + np.linalg.norm(uvb - proj["b"])
+                    swap = np.linalg.norm(uvb - proj["a"]) + np.linalg.norm(uva - proj["b"])
+                elif "a" in proj:  # one side lost: the view point nearer the found one keeps its label
+                    keep, swap = np.linalg.norm(uva - proj["a"]), np.linalg.norm(uvb - proj["a"])
+                else:
+                    keep, swap = np.linalg.norm(uvb - proj["b"]), np.linalg.norm(uva - proj["b"])
+                if swap + 1e-6 < keep:
+                    _swap_joints(fr, v, a, b)
+                    dirty = True
+        if dirty:
+            changed.append(k)
+    if changed:
+        refit = _fit_many(fr, [people[k].views for k in changed], cfg, [people[k].velocity for k in changed])
+        for k, q in zip(changed, refit):
+            if q is not None:
+                people[k] = q
+    for p in people:
+        _sides_by_body(p)
+    return people
+
+
+def _sides_by_body(p: _Person) -> None:
+    """Left elbow and wrist on the left shoulder's side of the body's midline (swap both arms if not)."""
+    X = p.X
+    if X is None or not np.isfinite(X[[5, 6]]).all():
+        return
+    axis = X[5, :2] - X[6, :2]  # right shoulder -> left shoulder
+    mid = (X[5, :2] + X[6, :2]) / 2
+    side = []
+    for a, b in ARM_PAIRS:
+        if np.isfinite(X[[a, b]]).all():
+            side.append(np.dot(X[a, :2] - mid, axis) - np.dot(X[b, :2] - mid, axis))
+    if side and sum(side) < 0:
+        for a, b in ARM_PAIRS:
+            for arr in (p.X, p.conf, p.res):
+                if arr is not None:
+                    arr[[a, b]] = arr[[b, a]]
+            if p.inl is not None:
+                p.inl[:, [a, b]] = p.inl[:, [b, a]]
 
 
 def _to_pose3d(fr: _Frame, p: _Person, t: float) -> Pose3D:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from engine.pose2d.model import ARCH, INPUT_SIZE, NUM_JOINTS, PoseNet, crop, decode
+from engine.pose2d.model import ARCH, INPUT_SIZE, NUM_JOINTS, PoseNet, crop, decode, separate_pairs
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "pose_v1.pt"
 Box = Sequence[float]
@@ -59,13 +59,15 @@ class PoseEstimator:
     threads: torch's CPU thread count is set to this (it is process-wide) when > 0.
     """
 
-    def __init__(self, weights: Path | None = None, threads: int = 1, batch_size: int = 64) -> None:
+    def __init__(self, weights: Path | None = None, threads: int = 1, batch_size: int = 64,
+                 split_arms: bool = True) -> None:
         if threads and threads > 0:
             torch.set_num_threads(int(threads))
         net, self.info = load_net(weights)
         self.net = fuse_bn(net).to(memory_format=torch.channels_last)
         self.batch_size = int(batch_size)
         self.input_size = INPUT_SIZE
+        self.split_arms = split_arms  # model.separate_pairs: arm twins decoded onto one hand are split
 
     @torch.inference_mode()
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
@@ -75,7 +77,9 @@ class PoseEstimator:
             x = torch.from_numpy(np.ascontiguousarray(crops[i:i + self.batch_size])).permute(0, 3, 1, 2)
             x = x.float().contiguous(memory_format=torch.channels_last)
             hm, vis = self.net(x)
-            uv, _ = decode(hm)
+            uv, peak = decode(hm)
+            if self.split_arms:
+                uv, _ = separate_pairs(hm, uv, peak)
             out.append(torch.cat([uv, torch.sigmoid(vis)[..., None]], -1).numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, NUM_JOINTS, 3), np.float32)
 

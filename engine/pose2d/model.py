@@ -158,6 +158,53 @@ def decode(hm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([u, v], -1), peak
 
 
+SYMMETRIC_PAIRS = ((7, 8), (9, 10))  # the arms: where the network collapses twins (measured); legs and face it does not
+
+
+def separate_pairs(hm: torch.Tensor, uv: torch.Tensor, peak: torch.Tensor, near_cells: float = 1.5,
+                   suppress_cells: float = 2.0, second_frac: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split left/right twins that decoded onto one spot.
+
+    Seen from above, the network often cannot say which wrist is the left one, and both heatmaps
+    then peak on the same, stronger wrist, leaving the other hand unmarked. Where a pair's two
+    points nearly coincide and the pair's combined heatmap has a second clear peak away from
+    them, the pair takes both peaks, split the way the two heatmaps agree with best.
+    """
+    B, J, H, W = hm.shape
+    uv, peak = uv.clone(), peak.clone()
+    if B == 0:
+        return uv, peak
+    ys = torch.arange(H, dtype=hm.dtype).view(1, H, 1)
+    xs = torch.arange(W, dtype=hm.dtype).view(1, 1, W)
+    bi = torch.arange(B)
+    for a, b in SYMMETRIC_PAIRS:
+        cell_a = (uv[:, a] - (STRIDE - 1) / 2) / STRIDE
+        cell_b = (uv[:, b] - (STRIDE - 1) / 2) / STRIDE
+        close = (cell_a - cell_b).norm(dim=-1) < near_cells
+        if not bool(close.any()):
+            continue
+        both = torch.maximum(hm[:, a], hm[:, b])
+        c = (cell_a + cell_b) / 2
+        far = (ys - c[:, 1].view(B, 1, 1)) ** 2 + (xs - c[:, 0].view(B, 1, 1)) ** 2 > suppress_cells ** 2
+        v2, idx2 = torch.where(far, both, torch.zeros_like(both)).reshape(B, -1).max(-1)
+        y2 = torch.div(idx2, W, rounding_mode="floor")
+        x2 = idx2 - y2 * W
+        y1 = c[:, 1].round().long().clamp(0, H - 1)
+        x1 = c[:, 0].round().long().clamp(0, W - 1)
+        ok = close & (v2 >= second_frac * torch.maximum(peak[:, a], peak[:, b]))
+        if not bool(ok.any()):
+            continue
+        # keep the split whose heatmaps agree best: a at the shared spot and b at the new peak, or the reverse
+        keep_a = hm[bi, a, y1, x1] + hm[bi, b, y2, x2] >= hm[bi, a, y2, x2] + hm[bi, b, y1, x1]
+        moved = torch.where(keep_a, torch.full_like(idx2, b), torch.full_like(idx2, a))
+        new = torch.stack([x2.to(uv.dtype) * STRIDE + (STRIDE - 1) / 2, y2.to(uv.dtype) * STRIDE + (STRIDE - 1) / 2],
+                          -1)
+        rows = torch.nonzero(ok).flatten()
+        uv[rows, moved[rows]] = new[rows]
+        peak[rows, moved[rows]] = v2[rows]
+    return uv, peak
+
+
 def heatmap_targets(kp: torch.Tensor, sigma: float = 1.5, size: int = HEATMAP_SIZE) -> torch.Tensor:
     """Crop-pixel keypoints (B, J, 2) (NaN: none) -> Gaussian heatmaps (B, J, size, size), peak 1."""
     g = (kp - (STRIDE - 1) / 2) / STRIDE
