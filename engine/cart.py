@@ -253,20 +253,31 @@ class Cart:
         self.apply(r.best)
         return r
 
-    def hand_over(self, t: float, a: str, b: str, strength: float) -> Transfer:
+    def hand_over(self, t: float, a: str, b: str, strength: float,
+                  look: Callable[[list[str]], "np.ndarray | None"] | None = None) -> Transfer:
         """Something may have passed between parties a and b at t (probability `strength`): who gave what.
 
-        The posterior is the probability of the reading applied: no hand-over when that is the likelier,
-        else the likeliest (giver, product) among what either party is carrying."""
+        Each (giver, product) among what either party carries shares `strength`, weighed by the
+        product classifier's view of the hands where they met (`look`, when given). The reading
+        applied is the likeliest receipt change: no hand-over when that is likelier than any one
+        (giver, product); its posterior is what the visits' confidence keeps."""
         options = [(g, r, sku) for g, r in ((a, b), (b, a)) for sku in self.carrying[g]]
+        weights = np.ones(len(options))
+        if options and look is not None:
+            skus = sorted({sku for _, _, sku in options})
+            p = look(skus) if len(skus) > 1 else None
+            if p is not None:
+                by = dict(zip(skus, np.clip(np.asarray(p, float), 0.02, 1.0)))
+                weights = np.array([by[sku] for _, _, sku in options])
+        weights = weights / weights.sum() if len(weights) else weights
         alts: list[tuple[str, str, str | None, float]] = [(a, b, None, 1.0 - strength if options else 1.0)]
-        alts += [(g, r, sku, strength / len(options)) for g, r, sku in options]
+        alts += [(g, r, sku, float(strength * w)) for (g, r, sku), w in zip(options, weights)]
         alts.sort(key=lambda x: -x[3])
-        if not options or strength < 0.5:
-            return Transfer(t, a, b, None, alts[0][3] if not options else 1.0 - strength, alts)
-        g, r, sku, p = next(x for x in alts if x[2] is not None)
+        g, r, sku, p_best = alts[0]
+        if sku is None:
+            return Transfer(t, a, b, None, p_best, alts)
         self.carrying[g][sku] -= 1
         if self.carrying[g][sku] <= 0:
             del self.carrying[g][sku]
         self.carrying[r][sku] += 1
-        return Transfer(t, g, r, sku, p, alts)
+        return Transfer(t, g, r, sku, p_best, alts)

@@ -136,10 +136,10 @@ def evaluate_cart(rec: Recording, ev: Evidence) -> CartReport:
             for j, ee in enumerate(ev.events):
                 dt = abs(ee.t0 - te["t"])
                 if ee.sensor == sensor_of.get(te["bin"]) and dt <= MATCH_S:
-                    C[i, j] = dt
+                    C[i, j] = dt + (0.0 if ee.bin == te["bin"] else 0.5 * MATCH_S)  # same bin first
         ri, ci = linear_sum_assignment(C)
         for i, j in zip(ri, ci):
-            if C[i, j] > MATCH_S:
+            if C[i, j] > 1.5 * MATCH_S:
                 continue
             rep.events_matched += 1
             te, ee = truth_ev[i], ev.events[j]

@@ -46,12 +46,18 @@ class HandViewer:
         return pts[0] if pts else None
 
     def __call__(self, t: float, track: int, hand: str, candidates: list[str]) -> np.ndarray | None:
-        from engine.products.infer import hand_crops
-
         w_j, e_j = (L_WRIST, L_ELBOW) if hand == "left" else (R_WRIST, R_ELBOW)
         wrist, elbow = self._joint(t, track, w_j), self._joint(t, track, e_j)
         if wrist is None:
             return None
+        return self.at_point(t, wrist, elbow, candidates)
+
+    def at_point(self, t: float, wrist: np.ndarray, elbow: np.ndarray | None, candidates: list[str]
+                 ) -> np.ndarray | None:
+        """Probabilities over the candidates of the product held at a 3D point (None when no camera sees it)."""
+        from engine.products.infer import hand_crops
+
+        wrist = np.asarray(wrist, float)
         ranked = []
         for c in self.cams:
             z = float(c.to_camera(wrist[None])[0, 2])

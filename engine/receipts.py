@@ -108,8 +108,12 @@ def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], view
         if kind == 0:
             readings.append(cart.read(item, viewer))
         else:
-            strength = 0.9 if item.distance_m < 0.15 else 0.7
-            transfers.append(cart.hand_over(item.t, item.owners[0], item.owners[1], strength))
+            strength = 0.95 if item.distance_m < 0.15 else 0.7
+            look = None
+            if viewer is not None and hasattr(viewer, "at_point"):
+                def look(skus: list[str], m=item) -> np.ndarray | None:  # the item in the giver's hand, just before
+                    return viewer.at_point(m.t - 0.3, np.asarray(m.point), None, skus)
+            transfers.append(cart.hand_over(item.t, item.owners[0], item.owners[1], strength, look))
     return cart, readings, transfers, visit_of
 
 
