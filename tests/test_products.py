@@ -78,7 +78,8 @@ def tiny_samples(tiny_store_dir, tmp_path_factory):
     return cat, lib, d
 
 
-@pytest.mark.xfail(strict=False, reason="products_v1.pt is below this bar (look-alike top-1 0.76-0.80, MODEL_CARD.md): held products are 5-20 px; drop this mark when a better model passes")
+@pytest.mark.xfail(strict=False, reason="products_v1.pt is below this bar (look-alike top-1 0.76-0.80, "
+                   "MODEL_CARD.md): held products are 5-20 px; drop this mark when a better model passes")
 def test_committed_weights_tell_tiny_store_lookalikes_apart(tiny_store_dir, tiny_samples):
     cat, lib, d = tiny_samples
     assert len(d["a"]) >= 10, "too few in-hand crops rendered"
