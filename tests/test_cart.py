@@ -143,10 +143,17 @@ def test_weight_likelihood_prefers_the_right_count():
 
 
 def test_calibration_threshold_keeps_auto_charged_receipts_exact():
+    # a handful of right receipts cannot show 99.5 %: nothing is charged unreviewed
     conf = np.array([0.99, 0.98, 0.97, 0.9, 0.8, 0.6])
     right = np.array([True, True, True, False, True, False])
+    assert choose_threshold(conf, right, 0.995) == 1.0
+    # 2000 visits, the 1500 most confident all right: the threshold sits where the lower bound holds
+    rng = np.random.default_rng(1)
+    conf = np.sort(rng.uniform(0, 1, 2000))[::-1]
+    right = np.r_[np.ones(1500, bool), rng.random(500) < 0.5]
     th = choose_threshold(conf, right, 0.995)
-    assert th == pytest.approx(0.97)
+    auto = conf >= th
+    assert auto.sum() >= 540 and right[auto].mean() >= 0.995
     assert expected_calibration_error(np.array([1.0, 0.0]), np.array([True, False])) == 0.0
 
 
