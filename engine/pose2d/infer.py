@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from engine.nn_blocks import as_rgb
 from engine.pose2d.model import ARCH, INPUT_SIZE, NUM_JOINTS, PoseNet, crop, decode, separate_pairs
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "pose_v1.pt"
@@ -91,7 +92,7 @@ class PoseEstimator:
         """predict() for many frames at once: every frame's crops go through the network together."""
         crops, maps, where, degenerate = [], [], [], []
         for f, (image, boxes) in enumerate(items):
-            img = _as_rgb(image)
+            img = as_rgb(image)
             for b, box in enumerate(boxes):
                 x0, y0, x1, y1 = (float(v) for v in box)
                 if not np.isfinite([x0, y0, x1, y1]).all() or x1 <= x0 or y1 <= y0:
@@ -113,16 +114,3 @@ class PoseEstimator:
             out[f][b, :, 0] = x0 if np.isfinite(x0) else 0.0
             out[f][b, :, 1] = y0 if np.isfinite(y0) else 0.0
         return out
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = img[..., :3]
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
-    if img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(img)

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.nn_blocks import Res, cbr
+
 NUM_JOINTS = 17
 INPUT_SIZE = 128
 STRIDE = 4  # heatmap cell = STRIDE x STRIDE input pixels
@@ -77,39 +79,21 @@ def _warp(img: np.ndarray, M: np.ndarray, size: int) -> np.ndarray:
 
 # -- the network ------------------------------------------------------------------------------
 
-def _cbr(i: int, o: int, stride: int = 1, k: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(i, o, k, stride, k // 2, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
-
-
-class _Res(nn.Module):
-    """Basic residual block (two 3x3 convs), with a 1x1 projection when the shape changes."""
-
-    def __init__(self, i: int, o: int, stride: int = 1) -> None:
-        super().__init__()
-        self.a = _cbr(i, o, stride)
-        self.b = nn.Sequential(nn.Conv2d(o, o, 3, 1, 1, bias=False), nn.BatchNorm2d(o))
-        self.skip = None if (i == o and stride == 1) else nn.Sequential(nn.Conv2d(i, o, 1, stride, bias=False),
-                                                                         nn.BatchNorm2d(o))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.b(self.a(x)) + (x if self.skip is None else self.skip(x)), inplace=True)
-
-
 class PoseNet(nn.Module):
     """uint8-valued RGB crops (B, 3, N, N) -> heatmaps (B, 17, N/4, N/4), visibility logits (B, 17)."""
 
     def __init__(self, widths: tuple[int, int, int, int] = ARCH["widths"], head: int = ARCH["head"]) -> None:
         super().__init__()
         w0, w1, w2, w3 = widths
-        self.stem = _cbr(3, w0, 2)  # /2
-        self.l1 = _Res(w0, w1, 2)  # /4
-        self.l2 = nn.Sequential(_Res(w1, w2, 2), _Res(w2, w2))  # /8
-        self.l3 = nn.Sequential(_Res(w2, w3, 2), _Res(w3, w3), _Res(w3, w3))  # /16
+        self.stem = cbr(3, w0, 2)  # /2
+        self.l1 = Res(w0, w1, 2)  # /4
+        self.l2 = nn.Sequential(Res(w1, w2, 2), Res(w2, w2))  # /8
+        self.l3 = nn.Sequential(Res(w2, w3, 2), Res(w3, w3), Res(w3, w3))  # /16
         self.top3 = nn.Conv2d(w3, w2, 1)
-        self.fuse2 = _cbr(w2, w2)
+        self.fuse2 = cbr(w2, w2)
         self.top2 = nn.Conv2d(w2, head, 1)
         self.lat1 = nn.Conv2d(w1, head, 1)
-        self.fuse1 = nn.Sequential(_cbr(head, head), _cbr(head, head))
+        self.fuse1 = nn.Sequential(cbr(head, head), cbr(head, head))
         self.hm = nn.Conv2d(head, NUM_JOINTS, 1)
         self.vis = nn.Conv2d(head, NUM_JOINTS, 1)
 

@@ -24,6 +24,7 @@ import torch
 from data.cameras import Camera
 from data.errors import InputError
 from data.store import Catalog
+from engine.nn_blocks import as_rgb
 from engine.products.model import (
     ARCH,
     CROP_M,
@@ -113,7 +114,7 @@ def hand_crops(rgb: np.ndarray, cam: Camera, points3d: np.ndarray, size_px: floa
     else:
         side = np.broadcast_to(np.asarray(size_px, float), (n,)).copy()
     side = np.maximum(side, MIN_SIDE_PX)
-    img = _as_rgb(rgb)
+    img = as_rgb(rgb)
     for i in np.flatnonzero(ok & np.isfinite(uv).all(1)):
         images[i] = crop_at(img, float(uv[i, 0]), float(uv[i, 1]), float(side[i]))[0]
     return HandCrops(images, inside, uv, side)
@@ -164,7 +165,7 @@ class ProductClassifier:
     def embed_crops(self, crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """(n, EMBED_DIM) unit embeddings of 64x64 crops (other sizes are resized)."""
         arr = [c if c.shape[:2] == (INPUT_SIZE, INPUT_SIZE) else
-               cv2.resize(c, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA) for c in map(_as_rgb, crops)]
+               cv2.resize(c, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA) for c in map(as_rgb, crops)]
         if not arr:
             return np.zeros((0, int(ARCH["embed"])), np.float32)
         return self._embed(np.stack(arr)).numpy()
@@ -184,16 +185,3 @@ class ProductClassifier:
         P = torch.stack([self._proto[s] for s in cands])
         with torch.inference_mode():
             return torch.softmax(self.net.scale() * E @ P.T, dim=1).numpy().astype(np.float32)
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = img[..., :3]
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
-    if img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(img)

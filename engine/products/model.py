@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from data.render import HELD_SIZE_M
+from engine.nn_blocks import Res, cbr
 from engine.pose2d.model import crop as _box_crop
 
 INPUT_SIZE = 64
@@ -78,24 +79,6 @@ def catalog_input(image: np.ndarray, scale: float = 1.0, shift: tuple[float, flo
 
 # -- the network ------------------------------------------------------------------------------
 
-def _cbr(i: int, o: int, stride: int = 1, k: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(i, o, k, stride, k // 2, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
-
-
-class _Res(nn.Module):
-    """Basic residual block (two 3x3 convs), with a 1x1 projection when the shape changes."""
-
-    def __init__(self, i: int, o: int, stride: int = 1) -> None:
-        super().__init__()
-        self.a = _cbr(i, o, stride)
-        self.b = nn.Sequential(nn.Conv2d(o, o, 3, 1, 1, bias=False), nn.BatchNorm2d(o))
-        self.skip = None if (i == o and stride == 1) else nn.Sequential(nn.Conv2d(i, o, 1, stride, bias=False),
-                                                                         nn.BatchNorm2d(o))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.b(self.a(x)) + (x if self.skip is None else self.skip(x)), inplace=True)
-
-
 class ProductNet(nn.Module):
     """uint8-valued RGB inputs (B, 3, 64, 64) -> unit embeddings (B, EMBED_DIM).
 
@@ -108,10 +91,10 @@ class ProductNet(nn.Module):
     def __init__(self, widths: tuple[int, int, int, int] = ARCH["widths"], embed: int = ARCH["embed"]) -> None:
         super().__init__()
         w0, w1, w2, w3 = widths
-        self.stem = _cbr(3, w0, 2)  # /2
-        self.l1 = _Res(w0, w1, 2)  # /4
-        self.l2 = _Res(w1, w2, 2)  # /8
-        self.l3 = _Res(w2, w3, 1)
+        self.stem = cbr(3, w0, 2)  # /2
+        self.l1 = Res(w0, w1, 2)  # /4
+        self.l2 = Res(w1, w2, 2)  # /8
+        self.l3 = Res(w2, w3, 1)
         self.att = nn.Conv2d(w3, 1, 1)
         self.head = nn.Sequential(nn.Linear(2 * w3, 128), nn.ReLU(inplace=True), nn.Linear(128, embed))
         self.logit_scale = nn.Parameter(torch.tensor(float(np.log(10.0))))
