@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import numpy as np
@@ -20,6 +20,7 @@ import numpy as np
 from data.store import Bin, Catalog, Store
 from engine.hands import HandNear, hand_likelihood, hands_near
 from engine.run import Run
+from engine.weight_hypotheses import count_loglik
 
 QTY_PRIOR = {1: 0.85, 2: 0.11, 3: 0.03, 4: 0.01}
 NOBODY = -1  # the hand of someone the tracker does not see
@@ -67,7 +68,6 @@ class Reading:
     change: Change
     hypotheses: list[Hypothesis]  # best first, posteriors summing to 1
     hands: list[HandNear]
-    reasons: list[str] = field(default_factory=list)
     viewed: bool = False  # the product classifier was asked
 
     @property
@@ -87,16 +87,14 @@ class Transfer:
 
 
 def weight_likelihood(delta_g: float, sd_g: float, unit_g: float, unit_sd: float, signed_qty: int) -> float:
-    var = sd_g ** 2 + abs(signed_qty) * unit_sd ** 2 + 1e-6
-    z2 = (delta_g - signed_qty * unit_g) ** 2 / var
-    return math.exp(-0.5 * z2) / math.sqrt(2 * math.pi * var)
+    return math.exp(count_loglik(delta_g, sd_g, unit_g, unit_sd, signed_qty))
 
 
 class Cart:
     """The store's state as the engine believes it: what each party carries and each bin holds.
 
-    `owners(track, t)` says whose party a track's hand belongs to (a distribution: see engine.owners);
-    without it every track is its own linked visit, or nobody's."""
+    `owners(track, t)` says whose party a track's hand belongs to (a distribution: see
+    engine.looks.PartyOwners); without it every hand is nobody's."""
 
     def __init__(self, store: Store, catalog: Catalog, run: Run, roles: list[str | None],
                  owners: Callable[[int, float], list[tuple[str | None, float]]] | None = None) -> None:

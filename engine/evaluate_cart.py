@@ -10,7 +10,6 @@ import json
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment

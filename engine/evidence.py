@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.run import RunError
+from engine.run import RunError, read_format_json
 
 RECEIPTS_FORMAT = "walkout-receipts/1"
 EVIDENCE_FORMAT = "walkout-evidence/1"
@@ -128,21 +128,9 @@ def load_evidence(run_dir: Path) -> Evidence:
     """Read receipts.json and evidence.json of a run; RunError names the file and field on anything broken."""
     run_dir = Path(run_dir)
     rp, ep = run_dir / "receipts.json", run_dir / "evidence.json"
-    try:
-        r = json.loads(rp.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{rp}: missing (this run has no receipts: process it again with this walkout)") from None
-    except json.JSONDecodeError as e:
-        raise RunError(f"{rp}: not valid JSON ({e})") from None
-    if r.get("format") != RECEIPTS_FORMAT:
-        raise RunError(f"{rp}: format {r.get('format')!r}; this walkout reads {RECEIPTS_FORMAT!r}")
-    try:
-        e = json.loads(ep.read_text()) if ep.exists() else {"format": EVIDENCE_FORMAT, "events": [], "lines": [],
-                                                            "visits": [], "threshold": 1.0}
-    except json.JSONDecodeError as err:
-        raise RunError(f"{ep}: not valid JSON ({err})") from None
-    if e.get("format") != EVIDENCE_FORMAT:
-        raise RunError(f"{ep}: format {e.get('format')!r}; this walkout reads {EVIDENCE_FORMAT!r}")
+    r = read_format_json(rp, RECEIPTS_FORMAT, " (this run has no receipts: process it again with this walkout)")
+    e = read_format_json(ep, EVIDENCE_FORMAT, "", default={"format": EVIDENCE_FORMAT, "events": [], "lines": [],
+                                                            "visits": [], "threshold": 1.0})
     where = rp
     try:
         tracks = {v["visit"]: v.get("tracks", []) for v in e.get("visits", [])}

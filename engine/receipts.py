@@ -27,8 +27,8 @@ ALT_MIN = 0.01  # alternatives below this posterior are not shown
 DOUBT = 0.05  # an alternative this likely names a reason
 TRACK_DOUBTS = ("account-ambiguous", "reid-ambiguous", "reid-ambiguous-exit", "reid-swapped", "lost", "relinked",
                 "reacquired", "no-scan")
-SHELF_CLEAR_M = 0.3
-HANDS_MEET_M = 0.13  # hands this close, both held out, both people still: a hand-over  # hands meeting nearer a shelf than this are two reaches, not a hand-over
+SHELF_CLEAR_M = 0.3  # hands meeting nearer a shelf than this are two reaches, not a hand-over
+HANDS_MEET_M = 0.13  # hands this close, both held out, both people still: a hand-over
 
 
 @dataclass
@@ -62,7 +62,7 @@ def visits_of(rec: Recording, run: Run) -> tuple[list[VisitSlot], dict[int, str]
 Effect = tuple[tuple[str, str, int], ...]  # ((visit, sku, signed units), ...) a reading puts on receipts
 
 
-def _effect(h: Hypothesis, visit_of: dict[int, str] | None = None) -> Effect:
+def _effect(h: Hypothesis) -> Effect:
     """What a hypothesis changes on receipts: units added (take) or removed (put) per visit and sku."""
     acc: Counter[tuple[str, str]] = Counter()
     for part in h.parts():
@@ -87,10 +87,9 @@ def _group(hyps: list[Hypothesis], key: Callable[[Hypothesis], object]) -> list[
     return sorted(((k, p, h) for k, (p, h) in acc.items()), key=lambda x: -x[1])
 
 
-def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], viewer: ProductViewer | None
-                        ) -> tuple[Cart, list[Reading], list[Transfer], dict[int, str]]:
+def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], viewer: ProductViewer | None,
+                        slots: list[VisitSlot], visit_of: dict[int, str]) -> tuple[Cart, list[Reading], list[Transfer]]:
     """Replay the recording's changes and hand meetings through one cart."""
-    slots, visit_of = visits_of(rec, run)
     owners = PartyOwners(run, [(v.id, v.entered_at, v.tracks) for v in slots], visit_of, TRACK_DOUBTS)
     cart = Cart(rec.store, rec.catalog, run, [t.role for t in run.tracks], owners)
     timeline: list[tuple[float, int, object]] = [(c.t0, 0, c) for cs in changes.values() for c in cs]
@@ -116,7 +115,7 @@ def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], view
                 def look(skus: list[str], m=item) -> np.ndarray | None:  # the item in the giver's hand, just before
                     return viewer.at_point(m.t - 0.3, np.asarray(m.point), None, skus)
             transfers.append(cart.hand_over(item.t, item.owners[0], item.owners[1], strength, look))
-    return cart, readings, transfers, visit_of
+    return cart, readings, transfers
 
 
 @dataclass
@@ -128,8 +127,8 @@ class CartResult:
 def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: ProductViewer | None = None,
                    calibration: Calibration | None = None) -> CartResult:
     cal = calibration or load_calibration()
-    slots, _ = visits_of(rec, run)
-    cart, readings, transfers, visit_of = read_store_activity(rec, run, changes, viewer)
+    slots, visit_of = visits_of(rec, run)
+    cart, readings, transfers = read_store_activity(rec, run, changes, viewer, slots, visit_of)
     ids = [str(p) for p in run.people]
     track_id = lambda k: ids[k] if k >= 0 else None  # noqa: E731
     gaps = run.manifest.get("camera_gaps", [])
@@ -141,9 +140,9 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
                                   for v in slots}
     for n, r in enumerate(readings, start=1):
         ch, best = r.change, r.best
-        eff = _effect(best, visit_of)
-        same = (lambda h: _effect(h, visit_of) == eff) if eff else \
-            (lambda h: not _effect(h, visit_of) and (h.kind, h.bin, h.sku, h.qty) == (best.kind, best.bin, best.sku,
+        eff = _effect(best)
+        same = (lambda h: _effect(h) == eff) if eff else \
+            (lambda h: not _effect(h) and (h.kind, h.bin, h.sku, h.qty) == (best.kind, best.bin, best.sku,
                                                                                        best.qty))
         conf = sum(h.posterior for h in r.hypotheses if same(h))
         reasons: list[str] = []
@@ -184,13 +183,13 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
                 counts=[Alternative(int(k2), round(p, 4)) for k2, p, _ in counts if p >= ALT_MIN],
                 hand_path=hand.path if hand else [], reasons=reasons + (["two-reaches"] if best.also else [])))
         # every visit this event could touch loses what it is not sure of
-        involved = {v for h in r.hypotheses for v, _, _ in _effect(h, visit_of)}
+        involved = {v for h in r.hypotheses for v, _, _ in _effect(h)}
         near_visits = {visit_of.get(x.track) for x in r.hands if x.distance_m < 0.6} - {None}
         near_visits = {v for v in near_visits if v in per_visit}
         for v in involved | near_visits:
             pv = per_visit[v]
             mine = _share(eff, v)
-            p_right = sum(h.posterior for h in r.hypotheses if _share(_effect(h, visit_of), v) == mine)
+            p_right = sum(h.posterior for h in r.hypotheses if _share(_effect(h), v) == mine)
             pv["raw"] *= p_right
             if v in involved:
                 pv["reasons"].update(reasons)
@@ -271,7 +270,11 @@ def run_cart(rec_root: Path, run_dir: Path, viewer_factory: Callable[[Recording,
     run = load_run(run_dir)
     changes = changes_of_recording(rec)
     viewer = viewer_factory(rec, run) if viewer_factory else None
-    res = build_evidence(rec, run, changes, viewer, calibration)
+    try:
+        res = build_evidence(rec, run, changes, viewer, calibration)
+    finally:
+        if viewer is not None and hasattr(viewer, "close"):
+            viewer.close()  # the classifier's camera streams
     if write:
         res.evidence.write(run_dir)
     return res, time.perf_counter() - t0

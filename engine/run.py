@@ -119,19 +119,32 @@ def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
                                               indent=1))
 
 
+def read_format_json(path: Path, fmt: str, missing: str, hint: str = "",
+                     default: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run's JSON file that names its `format`; RunError says what is wrong with it.
+
+    `missing` completes the message for an absent file (unless `default` stands in for it), `hint`
+    the one for another format."""
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        if default is not None:
+            return default
+        raise RunError(f"{path}: missing{missing}") from None
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise RunError(f"{path}: expected a JSON object, found {type(d).__name__}")
+    if d.get("format") != fmt:
+        raise RunError(f"{path}: format {d.get('format')!r}; this walkout reads {fmt!r}{hint}")
+    return d
+
+
 def load_run(root: Path) -> Run:
     root = Path(root)
-    mpath = root / "run.json"
-    try:
-        manifest = json.loads(mpath.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{mpath}: missing: {root} is not an engine run (make one with `walkout process`)") from None
-    except json.JSONDecodeError as e:
-        raise RunError(f"{mpath}: not valid JSON ({e})") from None
-    fmt = manifest.get("format")
-    if fmt != RUN_FORMAT:
-        raise RunError(f"{mpath}: format {fmt!r}; this walkout reads {RUN_FORMAT!r} "
-                       f"(a newer walkout wrote it? process the recording again or upgrade)")
+    manifest = read_format_json(root / "run.json", RUN_FORMAT,
+                                f": {root} is not an engine run (make one with `walkout process`)",
+                                " (a newer walkout wrote it? process the recording again or upgrade)")
     try:
         z = np.load(root / "poses.npz")
         x = np.load(root / "tracks.npz")

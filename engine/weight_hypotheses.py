@@ -87,7 +87,13 @@ def bins_on_cell(store: Store, catalog: Catalog, sensor: str) -> list[BinOnCell]
 
 
 def _loggauss(x: float, mu: float, var: float) -> float:
+    var = max(var, 1e-6)  # a change and products that all claim no noise would divide by zero
     return -0.5 * (x - mu) ** 2 / var - 0.5 * math.log(2 * math.pi * var)
+
+
+def count_loglik(delta_g: float, sd_g: float, unit_g: float, unit_sd_g: float, signed_qty: int) -> float:
+    """Log-likelihood of a change of delta_g (sd sd_g) as signed_qty units of unit_g (sd unit_sd_g each)."""
+    return _loggauss(delta_g, signed_qty * unit_g, sd_g ** 2 + abs(signed_qty) * unit_sd_g ** 2)
 
 
 def _normalise(hyps: list[Hypothesis], logprior: list[float]) -> list[Hypothesis]:
@@ -111,7 +117,7 @@ def _candidates(change: WeightChange, bins: Sequence[BinOnCell], max_qty: int, m
     for sg in (sign, -sign):
         for b in bins:
             for q in range(1, max_qty + 1):
-                ll = _loggauss(d, sg * q * b.unit_g, s2 + q * b.unit_sd_g ** 2)
+                ll = count_loglik(d, change.sd_g, b.unit_g, b.unit_sd_g, sg * q)
                 hyps.append(Hypothesis(b.bin, b.sku, sg * q, ll, kind="cell"))
                 prior.append((q - 1) * lu)
         if mixes:
@@ -125,7 +131,7 @@ def _candidates(change: WeightChange, bins: Sequence[BinOnCell], max_qty: int, m
                         prior.append((q1 + q2 - 1) * lu + math.log(pr.mix))
     for sku, unit_g, unit_sd in foreign:
         for q in (1, 2):  # a person returns what they hold: arriving units only
-            ll = _loggauss(d, q * unit_g, s2 + q * unit_sd ** 2)
+            ll = count_loglik(d, change.sd_g, unit_g, unit_sd, q)
             hyps.append(Hypothesis(None, sku, q, ll, kind="foreign"))
             prior.append((q - 1) * lu + math.log(pr.foreign))
     hyps.append(Hypothesis(None, None, 0, -math.log(pr.none_span_g), kind="none"))
