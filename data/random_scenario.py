@@ -236,6 +236,21 @@ def random_fault(rng: np.random.Generator, store: Store, camera_ids: list[str], 
                  gain=round(float(rng.uniform(0.5, 1.4)), 2))
 
 
+def training_world(k: Knobs, store: Store, catalog: Catalog, camera_ids: list[str], what: str, tries: int = 8):
+    """A random story's World for making training data: planned for k.duration_s, simulated with
+    slack (twice as long), since nobody minds who is still inside at the end there."""
+    from dataclasses import replace
+
+    last: ScenarioError | None = None
+    for attempt in range(tries):
+        sc = replace(build(k, store, catalog, camera_ids, attempt), duration_s=k.duration_s * 2.0)
+        try:
+            return choreograph(sc, store, catalog, set(camera_ids))
+        except ScenarioError as e:
+            last = e
+    raise ScenarioError(f"{what}: no possible story for seed {k.seed}: {last}")
+
+
 def random_scenario(k: Knobs, store: Store, catalog: Catalog, camera_ids: list[str], tries: int = 8) -> Scenario:
     """A random scenario that the choreography has checked can happen."""
     last: ScenarioError | None = None

@@ -1,6 +1,9 @@
 """Building blocks the engine's small CNNs share (the pose network and the product embedding)."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -38,3 +41,10 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     if img.dtype != np.uint8:
         img = np.clip(img, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(img)
+
+
+def save_weights(net: nn.Module, out: Path, fmt: str, arch: dict[str, Any], info: dict[str, Any]) -> None:
+    """Write a trained network as the engine's loaders read it: format, architecture, weights, training info."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    torch.save({"format": fmt, "arch": arch, "state_dict": state, "info": info}, out)

@@ -29,7 +29,7 @@ import os
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -38,9 +38,8 @@ import numpy as np
 
 from data.camera_placement import auto_cameras
 from data.cameras import Camera
-from data.choreography import choreograph
 from data.errors import ScenarioError
-from data.random_scenario import Knobs, build
+from data.random_scenario import Knobs, training_world
 from data.render import (HAIR, HEAD, L_HAND, L_HEEL, L_TOE, MID, N_POINTS, NECK, PELVIS, R_HAND, R_HEEL, R_TOE,
                          CameraRenderer, body_points)
 from data.world import (L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, R_ANKLE, R_ELBOW, R_HIP, R_KNEE,
@@ -95,17 +94,7 @@ def _world(rng: np.random.Generator, seed: int, cfg: GenConfig):
               associates=int(rng.random() < 0.3), crowding=float(rng.uniform(0.5, 1.0)), items=(1, 4),
               simultaneous=float(rng.uniform(0.1, 0.5)), handovers=int(rng.integers(0, 2)),
               touches=0.2, camera_width=w, camera_height=h)
-    ids = [c.id for c in cams]
-    last = None
-    for attempt in range(8):
-        # planned for k.duration_s, simulated with slack: crowds are slow, and here nobody minds who is
-        # still inside at the end (the truth is only sampled while people are in the store)
-        sc = replace(build(k, store, catalog, ids, attempt), duration_s=k.duration_s * 2.0)
-        try:
-            return store, catalog, cams, choreograph(sc, store, catalog, set(ids))
-        except ScenarioError as e:
-            last = e
-    raise ScenarioError(f"pose dataset: no possible story for seed {seed}: {last}")
+    return store, catalog, cams, training_world(k, store, catalog, [c.id for c in cams], "pose dataset")
 
 
 def _clip_starts(rng: np.random.Generator, world: World, n: int) -> np.ndarray:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.nn_blocks import save_weights
 from engine.pose2d.dataset import GenConfig, load_or_generate
 from engine.pose2d.model import (ARCH, FLIP_PERM, HEATMAP_SIZE, INPUT_SIZE, NUM_JOINTS, PoseNet, decode,
                                  heatmap_targets, num_params)
@@ -235,9 +236,7 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
         "data_s": round(gen_s, 1), "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t_start, 1),
         "val": final, "history": history, "torch": str(torch.__version__),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in net.state_dict().items()}
-    torch.save({"format": "walkout-pose2d/1", "arch": ARCH, "state_dict": state, "info": info}, out)
+    save_weights(net, out, "walkout-pose2d/1", ARCH, info)
     log(f"saved {out} ({out.stat().st_size / 1e6:.2f} MB); training {train_s:.0f} s")
     return info
 

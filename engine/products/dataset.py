@@ -47,9 +47,8 @@ import numpy as np
 
 from data.camera_placement import auto_cameras
 from data.catalog_images import PATTERNS, SHAPES, ProductLook, draw_product
-from data.choreography import choreograph
 from data.errors import ScenarioError
-from data.random_scenario import Knobs, build
+from data.random_scenario import Knobs, training_world
 from data.render import HELD_SIZE_M, L_HAND, R_HAND, CameraRenderer, body_points
 from data.scenario import AutoCameras
 from data.store import Catalog, Product
@@ -274,15 +273,7 @@ def _world(rng: np.random.Generator, seed: int, store_name: str):
               people=int(rng.integers(4, 8)), parties=int(rng.integers(0, 2)), crowding=float(rng.uniform(0.3, 0.9)),
               items=(2, 4), simultaneous=float(rng.uniform(0.1, 0.4)), lookalike=0.4, touches=0.1,
               camera_width=w, camera_height=h)
-    ids = [c.id for c in cams]
-    last = None
-    for attempt in range(8):
-        sc = replace(build(k, store, catalog, ids, attempt), duration_s=k.duration_s * 2.0)
-        try:
-            return store, catalog, cams, choreograph(sc, store, catalog, set(ids))
-        except ScenarioError as e:
-            last = e
-    raise ScenarioError(f"products dataset: no possible story for seed {seed}: {last}")
+    return store, catalog, cams, training_world(k, store, catalog, [c.id for c in cams], "products dataset")
 
 
 def billboard(cam, pts: np.ndarray, hand: str) -> tuple[np.ndarray, float, float] | None:

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.nn_blocks import save_weights
 from engine.products.dataset import GenConfig, Library, load_library, load_or_generate
 from engine.products.model import (
     ARCH,
@@ -263,9 +264,7 @@ def train(out: Path, seed: int = 0, steps: int = 500, batch: int = 32, paste_bat
         "data_s": round(gen_s, 1), "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t_start, 1),
         "val": history[-1], "history": history, "torch": str(torch.__version__),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in net.state_dict().items()}
-    torch.save({"format": "walkout-products/1", "arch": ARCH, "state_dict": state, "info": info}, out)
+    save_weights(net, out, "walkout-products/1", ARCH, info)
     log(f"saved {out} ({out.stat().st_size / 1e6:.2f} MB); training {train_s:.0f} s")
     return info
 
