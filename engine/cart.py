@@ -117,13 +117,17 @@ class Cart:
         lightest = min((self.catalog.by_sku[s].weight_g for b in bins for s in self.bins[b.id]), default=50.0)
         singles: list[Hypothesis] = []
         units: list[tuple[Hypothesis, float, float]] = []  # one-unit takes, for two reaches at once
+        owners_of: dict[int, list[tuple[str | None, float]]] = {}  # per track, once per change (not per bin)
         for b in bins:
             hands = by_bin.get(b.id, {})
             who = [(t, hand_likelihood(h.distance_m), h) for t, h in hands.items()]
             who.append((NOBODY, hand_likelihood(NOBODY_DISTANCE_M), None))
             for track, lh, h in who:
                 role = self.roles[track] if track >= 0 else None
-                owners = [(None, 1.0)] if track == NOBODY or role == "associate" else self.owners(track, ch.t0)
+                if track not in owners_of:
+                    owners_of[track] = ([(None, 1.0)] if track == NOBODY or role == "associate"
+                                        else self.owners(track, ch.t0))
+                owners = owners_of[track]
                 for visit, p_owner in owners:
                     for kind, sku, q in self._what(ch, b, track, role, visit):
                         p = self.catalog.by_sku[sku]
