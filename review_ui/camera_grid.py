@@ -116,7 +116,7 @@ class CameraGrid(QWidget):
         self.decoders: dict[str, CameraDecoder] = {}
         self.tiles: dict[str, CameraTile] = {}
         for cam in scene.rec.cameras:
-            dec = CameraDecoder(cam.id, scene.rec.video_path(cam), (cam.width, cam.height), cam.fps)
+            dec = CameraDecoder(cam.id, scene.rec.video_path(cam), (cam.width, cam.height), cam.fps, parent=self)
             dec.signals.ready.connect(self._on_ready)
             dec.signals.failed.connect(self._on_failed)
             dec.signals.opened.connect(self._on_opened)

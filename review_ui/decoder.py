@@ -41,14 +41,16 @@ class CameraDecoder:
     """Decode one camera's colour stream in a worker thread, addressed by time."""
 
     def __init__(self, cam_id: str, path: Path | None, size: tuple[int, int], fps: float,
-                 cache_frames: int = 40, ahead: int = 12, behind: int = 6) -> None:
+                 cache_frames: int = 40, ahead: int = 12, behind: int = 6, parent: QObject | None = None) -> None:
         self.cam_id = cam_id
         self.path = path
         self.size = size
         self.fps = fps
         self.cache_frames = cache_frames
         self.ahead, self.behind = ahead, behind
-        self.signals = DecoderSignals()
+        # parented to the widget it feeds: the signals live exactly as long as their receiver in Qt, not until
+        # Python happens to collect this decoder (a queued frame signal whose source is gone raises in the UI)
+        self.signals = DecoderSignals(parent)
         self.times: np.ndarray | None = None
         self.error: str | None = None
         self._cache: dict[int, DecodedFrame] = {}
@@ -110,9 +112,14 @@ class CameraDecoder:
         self._thread.join(timeout=2.0)
 
     # -- worker side ------------------------------------------------------------------------------
+    def _emit(self, signal, *args) -> None:
+        """Tell the UI, unless it is closing: after close() nobody listens, and the widgets may be gone."""
+        if not self._stop:
+            signal.emit(*args)
+
     def _fail(self, msg: str) -> None:
         self.error = msg
-        self.signals.failed.emit(self.cam_id, msg)
+        self._emit(self.signals.failed, self.cam_id, msg)
 
     def _run(self) -> None:
         if self.path is None:
@@ -124,7 +131,7 @@ class CameraDecoder:
         except RecordingError as e:
             self._fail(str(e))
             return
-        self.signals.opened.emit(self.cam_id)
+        self._emit(self.signals.opened, self.cam_id)
         try:
             while True:
                 with self._lock:
@@ -209,4 +216,4 @@ class CameraDecoder:
                 far = sorted(self._cache, key=lambda j: -(abs(j - c) * (2 if j < c else 1)))
                 for j in far[:len(self._cache) - self.cache_frames]:
                     del self._cache[j]
-        self.signals.ready.emit(self.cam_id, i)
+        self._emit(self.signals.ready, self.cam_id, i)
