@@ -80,7 +80,7 @@ def run_review(db_url: str | None, reviewer: str | None = None, visit: str | Non
     script = os.environ.get("WALKOUT_REVIEW_SCRIPT")
     runner = ScriptRunner(w, Path(script)) if script else None
     if runner is not None:
-        QTimer.singleShot(0, runner.start)
+        QTimer.singleShot(0, w, runner.start)
     if screenshot is not None:
         def shoot() -> None:
             w.grab().save(str(screenshot))
@@ -102,10 +102,10 @@ def _when_shown(w, fn: Callable[[], None], settle_ms: int = 900) -> None:  # noq
     def check() -> None:
         ready = w.rview is None or w.rview.grid.all_shown()
         if ready or clock.elapsed() > 8000:
-            QTimer.singleShot(settle_ms, fn)
+            QTimer.singleShot(settle_ms, w, fn)
         else:
-            QTimer.singleShot(50, check)
-    QTimer.singleShot(50, check)
+            QTimer.singleShot(50, w, check)
+    QTimer.singleShot(50, w, check)
 
 
 def demo_review(out: Path, run: Path, db_url: str | None, window: bool, quiet: bool = False) -> int:

@@ -214,7 +214,7 @@ class CameraGrid(QWidget):
             if f is not None:
                 self.tiles[cid].show_frame(f)
                 if self.all_shown():
-                    QTimer.singleShot(30, self.allShown.emit)  # after the tiles' paint
+                    QTimer.singleShot(30, self, self.allShown.emit)  # after the tiles' paint; dropped if the grid dies first
 
     def _on_opened(self, cid: str) -> None:
         self._update_tile(cid)

@@ -63,7 +63,7 @@ class RecordingView(QWidget):
         self.timeline.show_visit(None)
         self.map.show_visit(None)
         self._plots_due = True
-        QTimer.singleShot(400, self._build_plots)
+        QTimer.singleShot(400, self, self._build_plots)
 
     def _build_plots(self) -> None:
         if self._plots_due:

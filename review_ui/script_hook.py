@@ -31,7 +31,7 @@ class ScriptRunner:
             window.ask_shopper = lambda title: self.answers["shopper"]
 
     def start(self) -> None:
-        QTimer.singleShot(self.interval, self._step)
+        QTimer.singleShot(self.interval, self.w, self._step)
 
     def _step(self) -> None:
         if self.n >= len(self.actions):
@@ -41,7 +41,7 @@ class ScriptRunner:
         self.n += 1
         self.w.trigger(a)
         self._log(a)
-        QTimer.singleShot(self.interval, self._step)
+        QTimer.singleShot(self.interval, self.w, self._step)
 
     def _log(self, what: str) -> None:
         if self.done is None:

@@ -335,3 +335,33 @@ def test_demo_review_step_headless(tmp_path, fixture_dirs, capsys):
     assert "2 held for review" in out and "walkout review --db" in out
     with open_db(tmp_path / "review.db") as d:
         assert len(d.queue()) == 2
+
+
+def test_closing_a_window_leaves_no_timer_behind(qtbot, db):
+    """A timer armed by a window must die with it: one that fired into a deleted grid raised 'Signal source has
+    been deleted' in whichever test ran the event loop next (flaky in CI)."""
+    w = ReviewWindow(db, "ana")  # not handed to qtbot: this test deletes it itself
+    w.resize(1600, 950)
+    w.show()
+    qtbot.waitExposed(w)
+    w.next_visit()
+    qtbot.waitUntil(w.rview.grid.all_shown, timeout=8000)
+    w.close()
+    w.deleteLater()  # as at the end of a session: the window and its grid go before their 30 ms and 400 ms timers
+    with qtbot.captureExceptions() as raised:
+        qtbot.wait(600)
+    assert not raised, raised
+
+
+def test_no_timer_without_an_owner():
+    """Every single-shot timer in the UI names the object it belongs to, so Qt drops it with that object."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    bare = []
+    for f in list((root / "review_ui").glob("*.py")) + list((root / "app").glob("*.py")):
+        for n, line in enumerate(f.read_text().splitlines(), 1):
+            m = re.search(r"QTimer\.singleShot\(([^,]+),\s*([^,)]+)\)", line)
+            if m:
+                bare.append(f"{f.name}:{n}: {line.strip()}")
+    assert not bare, "single-shot timers with no context object:\n" + "\n".join(bare)
