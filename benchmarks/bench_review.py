@@ -57,6 +57,23 @@ def run_for(ms: int) -> None:
     loop.exec()
 
 
+KEY_REPEAT_HZ = 25.0  # the X server's default autorepeat rate (xset q: "repeat rate: 25")
+
+
+def steps(app: QApplication, w: ReviewWindow, direction: int, n: int, gap_ms: float) -> list[float]:
+    """Seconds from each frame step to every camera painted. Presses come every gap_ms (a press that falls
+    due while the previous step is still painting waits for it, as a queued key event would)."""
+    got = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        w.step_frames(direction)
+        got.append(time.perf_counter() - t0 + wait_shown(app, w))
+        while (time.perf_counter() - t0) * 1e3 < gap_ms:
+            app.processEvents()
+            time.sleep(0.0005)
+    return got
+
+
 def pct(x: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(x), q))
 
@@ -160,23 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     out["seek_ms_p95"] = round(pct(seeks, 95) * 1e3, 1)
     out["seek_ms_max"] = round(max(seeks) * 1e3, 1)
     out["seek_exact_frames"] = f"{exact}/{checked}"
-    # -- frame steps (forward, then back), from the middle of the visit
-    w.player.seek((a0 + b0) / 2)
-    wait_shown(app, w)
-    run_for(200)
-    fwd, back = [], []
-    for _ in range(a.steps):
-        t0 = time.perf_counter()
-        w.step_frames(1)
-        fwd.append(time.perf_counter() - t0 + wait_shown(app, w))
-    for _ in range(a.steps // 2):
-        t0 = time.perf_counter()
-        w.step_frames(-1)
-        back.append(time.perf_counter() - t0 + wait_shown(app, w))
-    out["step_fwd_ms_p50"] = round(pct(fwd, 50) * 1e3, 1)
-    out["step_fwd_ms_p95"] = round(pct(fwd, 95) * 1e3, 1)
-    out["step_back_ms_p50"] = round(pct(back, 50) * 1e3, 1)
-    out["step_back_ms_p95"] = round(pct(back, 95) * 1e3, 1)
+    # -- frame steps, from the middle of the visit: one key press at a time (the reviewer looks between
+    # presses), a key held down (X's autorepeat: 25 presses a second), and back-to-back with no pause at all
+    for mode, gap_ms in (("single", 300), ("held", 1000 / KEY_REPEAT_HZ), ("burst", 0)):
+        w.player.seek((a0 + b0) / 2)
+        wait_shown(app, w)
+        run_for(300)
+        for direction, name in ((1, "fwd"), (-1, "back")):
+            got = steps(app, w, direction, a.steps if mode != "single" else a.steps // 3, gap_ms)
+            out[f"step_{mode}_{name}_ms_p50"] = round(pct(got, 50) * 1e3, 1)
+            out[f"step_{mode}_{name}_ms_p95"] = round(pct(got, 95) * 1e3, 1)
+            out[f"step_{mode}_{name}_ms_max"] = round(max(got) * 1e3, 1)
     # -- playback with overlays
     out["play_1x"] = playback(app, w, 1.0, a.play_s)
     out["play_2x"] = playback(app, w, 2.0, a.play_s)

@@ -15,19 +15,32 @@ from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from engine.evidence import Event
-from review_ui.decoder import CameraDecoder, DecodedFrame
+from review_ui.decoder import CameraDecoder, DecodedFrame, PrefetchGate
 from review_ui.overlays import Layers, View, draw_overlays
 from review_ui.visit_scene import VisitScene
 
 HEADER_PX = 18
 
 
+def _header_font(bold: bool) -> QFont:
+    f = QFont()
+    f.setPixelSize(12)
+    f.setBold(bold)
+    return f
+
+
+_HEADER_FONTS: dict[bool, QFont] = {}  # made with the first tile (fonts need the application)
+
+
 class CameraTile(QWidget):
     clicked = Signal(str)
+    paintedFrame = Signal()
 
     def __init__(self, cam_id: str, decoder: CameraDecoder, scene: VisitScene, layers: Layers,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        if not _HEADER_FONTS:
+            _HEADER_FONTS.update({b: _header_font(b) for b in (False, True)})
         self.cam_id = cam_id
         self.decoder = decoder
         self.scene = scene
@@ -80,6 +93,7 @@ class CameraTile(QWidget):
             p.drawImage(QRectF(v.dx, v.dy, cw * s, ch * s), self.frame.image)
             draw_overlays(p, v, self.scene, self.cam, self.frame.t, self.layers, self.selected, self.enlarged)
             self.painted = self.frame.index
+            self.paintedFrame.emit()
         elif self.message:
             f = QFont()
             f.setPixelSize(13)
@@ -91,10 +105,7 @@ class CameraTile(QWidget):
         # header: camera, frame time and its offset from the cursor
         p.fillRect(QRectF(0, 0, self.width(), HEADER_PX), QColor(45, 45, 50) if not self.enlarged
                    else QColor(70, 60, 20))
-        f = QFont()
-        f.setPixelSize(12)
-        f.setBold(self.enlarged)
-        p.setFont(f)
+        p.setFont(_HEADER_FONTS[self.enlarged])
         p.setPen(QColor(235, 235, 235))
         head = self.cam_id
         if self.frame is not None and self.message is None:
@@ -115,14 +126,17 @@ class CameraGrid(QWidget):
         self.cursor = 0.0
         self.decoders: dict[str, CameraDecoder] = {}
         self.tiles: dict[str, CameraTile] = {}
+        self.gate = PrefetchGate()  # shared: no camera decodes ahead while a seek's frames are on their way
         for cam in scene.rec.cameras:
-            dec = CameraDecoder(cam.id, scene.rec.video_path(cam), (cam.width, cam.height), cam.fps, parent=self)
+            dec = CameraDecoder(cam.id, scene.rec.video_path(cam), (cam.width, cam.height), cam.fps, parent=self,
+                                gate=self.gate)
             dec.signals.ready.connect(self._on_ready)
             dec.signals.failed.connect(self._on_failed)
             dec.signals.opened.connect(self._on_opened)
             self.decoders[cam.id] = dec
             tile = CameraTile(cam.id, dec, scene, layers, self)
             tile.clicked.connect(self.enlarge)
+            tile.paintedFrame.connect(self._on_painted)
             self.tiles[cam.id] = tile
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
@@ -181,8 +195,12 @@ class CameraGrid(QWidget):
             t.smooth = on
 
     # -- time -------------------------------------------------------------------------------------
-    def set_cursor(self, t: float) -> None:
+    def set_cursor(self, t: float, jump: bool = False) -> None:
+        """Every tile to time t. A jump (a seek or a step, not a playback tick) holds the decoders' prefetch
+        until every tile has painted its new frame."""
         self.cursor = t
+        if jump:
+            self.gate.hold()
         for cid, tile in self.tiles.items():
             tile.cursor = t
             self._update_tile(cid)
@@ -215,6 +233,11 @@ class CameraGrid(QWidget):
                 self.tiles[cid].show_frame(f)
                 if self.all_shown():
                     QTimer.singleShot(30, self, self.allShown.emit)  # after the tiles' paint; dropped if the grid dies first
+
+    def _on_painted(self) -> None:
+        if self.gate.wait_s() and self.all_painted():
+            # after this paint pass (the plots, the map): prefetch then has the machine to itself
+            QTimer.singleShot(0, self, self.gate.release)
 
     def _on_opened(self, cid: str) -> None:
         self._update_tile(cid)

@@ -4,7 +4,7 @@ Each `CameraDecoder` owns a worker thread and an exact `engine.frames.StreamRead
 keyframe before, decode forward: with keyframes every 15 frames an exact seek costs ~20 ms). The UI
 asks `request(t)`: a cached frame comes back at once; otherwise the worker is told the newest wish
 (older wishes are dropped) and `ready` is emitted when the frame lands. While idle the worker fills the
-cache ahead of the cursor (playback never waits) and a few frames behind it (stepping back is instant).
+cache ahead of the cursor (playback never waits) and a group of pictures behind it (stepping back is instant).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from engine.frames import StreamReader
 
 @dataclass
 class DecodedFrame:
-    """A decoded colour frame; `image` wraps `rgb` without copying (both stay alive together)."""
+    """A decoded colour frame; `rgb` is a view of `image`'s pixels (both stay alive together)."""
     index: int
     t: float
     rgb: np.ndarray
@@ -37,11 +37,53 @@ class DecoderSignals(QObject):
     opened = Signal(str)
 
 
+class PrefetchGate:
+    """Paces the cameras' idle prefetch so that it never competes with what the reviewer waits for.
+
+    On 2 cores, six threads decoding ahead take the CPU and the GIL from a seek's own decodes and from
+    the UI thread painting them (each of the painter's many calls gives the GIL up and waits to get it
+    back). So prefetch runs in one camera at a time (a slot passed between them), and not at all while
+    the grid holds the gate: from a seek or a step until every tile has painted its new frame. A hold
+    also lapses by itself, so a tile that never paints cannot stop prefetch for good.
+    """
+
+    def __init__(self, lapse_s: float = 0.4) -> None:
+        self.lapse_s = lapse_s
+        self._until = 0.0
+        self._slot = threading.Lock()
+        self._decoders: list[CameraDecoder] = []
+
+    def hold(self) -> None:
+        self._until = time.monotonic() + self.lapse_s
+
+    def release(self) -> None:
+        if self._until:
+            self._until = 0.0
+            self._wake_all()
+
+    def wait_s(self) -> float:
+        """0 when prefetch may run, else how long the hold still lasts."""
+        return max(0.0, self._until - time.monotonic()) if self._until else 0.0
+
+    def take(self) -> bool:
+        """The prefetch slot, if free (never blocks: a decoder must stay free to serve a request)."""
+        return self._slot.acquire(blocking=False)
+
+    def give(self) -> None:
+        self._slot.release()
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        for d in self._decoders:
+            d.wake()
+
+
 class CameraDecoder:
     """Decode one camera's colour stream in a worker thread, addressed by time."""
 
     def __init__(self, cam_id: str, path: Path | None, size: tuple[int, int], fps: float,
-                 cache_frames: int = 40, ahead: int = 12, behind: int = 6, parent: QObject | None = None) -> None:
+                 cache_frames: int = 34, ahead: int = 12, behind: int = 15, parent: QObject | None = None,
+                 gate: PrefetchGate | None = None) -> None:
         self.cam_id = cam_id
         self.path = path
         self.size = size
@@ -61,6 +103,8 @@ class CameraDecoder:
         self._reader: StreamReader | None = None
         self._raw: dict[int, object] = {}  # av frames decoded on the way to a seek's target, not yet RGB
         self.decoded = 0  # frames decoded (for benchmarks)
+        self.gate = gate or PrefetchGate()
+        self.gate._decoders.append(self)
         self._thread = threading.Thread(target=self._run, name=f"decode-{cam_id}", daemon=True)
         self._thread.start()
 
@@ -105,11 +149,17 @@ class CameraDecoder:
             time.sleep(0.002)
         return self.times is not None
 
+    def wake(self) -> None:
+        with self._lock:
+            self._lock.notify()
+
     def close(self) -> None:
         with self._lock:
             self._stop = True
             self._lock.notify()
         self._thread.join(timeout=2.0)
+        if self in self.gate._decoders:
+            self.gate._decoders.remove(self)
 
     # -- worker side ------------------------------------------------------------------------------
     def _emit(self, signal, *args) -> None:
@@ -135,22 +185,33 @@ class CameraDecoder:
         try:
             while True:
                 with self._lock:
-                    while not self._stop and self._want is None and self._prefetch_target() is None:
-                        self._lock.wait(0.25)
+                    slot = False
+                    while not self._stop and self._want is None:
+                        held = self.gate.wait_s()
+                        if not held and self._prefetch_target() is not None and self.gate.take():
+                            slot = True
+                            break
+                        self._lock.wait(min(0.25, held) if held else 0.25)
                     if self._stop:
+                        if slot:
+                            self.gate.give()
                         return
                     target, urgent = (self._want, True) if self._want is not None else (self._prefetch_target(), False)
                     self._want = None
-                if target is None:
-                    continue
-                if urgent:
-                    self._seek_to(target)
-                elif target in self._raw:
-                    self._store(target, self._reader.convert(self._raw.pop(target)))
-                elif target < self._centre:
-                    self._fill_behind(target)
-                else:
-                    self._store(target, self._reader.get(target))
+                try:
+                    if target is None:
+                        continue
+                    if urgent:
+                        self._seek_to(target)
+                    elif target in self._raw:
+                        self._store(target, self._reader.convert(self._raw.pop(target)))
+                    elif target < self._centre:
+                        self._fill_behind(target)
+                    else:
+                        self._store(target, self._reader.get(target))
+                finally:
+                    if slot:
+                        self.gate.give()
         except RecordingError as e:
             self._fail(str(e))
         finally:
@@ -181,6 +242,10 @@ class CameraDecoder:
         """The frame asked for, decoded exactly; the frames decoded on the way (from the keyframe before it) are
         kept undecoded-to-RGB for stepping back, converted later when idle."""
         r = self._reader
+        raw = self._raw.pop(i, None)
+        if raw is not None:  # decoded on the way to an earlier seek: a step back costs a conversion
+            self._store(i, r.convert(raw))
+            return
         k = r._key_before(i)
         if r._pos < i and r._pos >= k - 1:  # decoding forward reaches it without a seek
             self._store(i, r.get(i))
@@ -193,20 +258,30 @@ class CameraDecoder:
                 self._raw[j] = f
 
     def _fill_behind(self, lo: int) -> None:
-        """Decode from frame lo up to the cursor, one frame at a time, giving way at once to a new request."""
+        """Decode from the keyframe before frame lo up to the frames already cached, converting those from lo
+        on: stepping back costs one group of pictures per keyframe crossed, not a seek per step. Gives way at
+        once to a new request or a held gate."""
         r = self._reader
         c = self._centre
-        for j, f in r.iter_from(lo):
-            if j >= c or self._want is not None or self._stop:
+        for j, f in r.iter_from(r._key_before(lo)):
+            if j >= c or self._want is not None or self._stop or self.gate.wait_s():
                 return
-            if j not in self._cache:
-                self._store(j, r.convert(f))
+            if j < lo:
+                continue
+            if j in self._cache:
+                if j > lo:
+                    return  # from here to the cursor they are there already
+                continue
+            self._store(j, r.convert(f))
 
     def _store(self, i: int, rgb: np.ndarray) -> None:
         h, w = rgb.shape[:2]
-        # the QImage owns a copy: a QImage over numpy memory outlives it unsafely once the cache drops it
-        img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-        f = DecodedFrame(i, float(self.times[i]), rgb, img, 0.0)
+        # the QImage owns the pixels and `rgb` is a view of them: one copy, and no QImage over numpy memory
+        # that could outlive it once the cache drops the frame
+        img = QImage(w, h, QImage.Format.Format_RGB888)
+        view = np.ndarray((h, w, 3), np.uint8, buffer=img.bits(), strides=(img.bytesPerLine(), 3, 1))
+        view[...] = rgb
+        f = DecodedFrame(i, float(self.times[i]), view, img, 0.0)
         with self._lock:
             self._cache[i] = f
             self.decoded += 1
@@ -216,4 +291,6 @@ class CameraDecoder:
                 far = sorted(self._cache, key=lambda j: -(abs(j - c) * (2 if j < c else 1)))
                 for j in far[:len(self._cache) - self.cache_frames]:
                     del self._cache[j]
-        self._emit(self.signals.ready, self.cam_id, i)
+            wanted = i == self._centre  # the UI shows only the cursor's frame: prefetched ones need no word
+        if wanted:
+            self._emit(self.signals.ready, self.cam_id, i)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen, QPolygonF
 
 from data.cameras import Camera
 from data.world import LIMBS
@@ -62,14 +62,26 @@ def _ok(uv: np.ndarray) -> bool:
     return bool(np.isfinite(uv).all())
 
 
+_FONTS: dict[int, tuple[QFont, QFontMetrics]] = {}
+_LABEL_BOX = QColor(0, 0, 0, 170)
+
+
+def _font(size: int) -> tuple[QFont, QFontMetrics]:
+    """A font of this pixel size and its metrics, made once (a paint draws dozens of labels)."""
+    if size not in _FONTS:
+        f = QFont()
+        f.setPixelSize(size)
+        _FONTS[size] = (f, QFontMetrics(f))
+    return _FONTS[size]
+
+
 def _label(p: QPainter, at: QPointF, text: str, colour: QColor, size: int = 11) -> None:
     """Text on a dark box so it reads over any picture."""
-    f = QFont()
-    f.setPixelSize(size)
+    f, metrics = _font(size)
     p.setFont(f)
-    r = p.fontMetrics().boundingRect(text)
+    r = metrics.boundingRect(text)
     box = QRectF(at.x(), at.y() - r.height(), r.width() + 6, r.height() + 2)
-    p.fillRect(box, QColor(0, 0, 0, 170))
+    p.fillRect(box, _LABEL_BOX)
     p.setPen(colour)
     p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
@@ -77,7 +89,8 @@ def _label(p: QPainter, at: QPointF, text: str, colour: QColor, size: int = 11) 
 def _skeleton(p: QPainter, v: View, uv: np.ndarray, colour: QColor, width: float, dashed: bool = False) -> None:
     """Limbs in one drawLines call and joints in one drawPoints call (a paint draws dozens of people)."""
     ok = np.isfinite(uv).all(1)
-    pts = [v.p(*x) if k else None for k, x in zip(ok, uv)]
+    xy = (v.dx + (uv[:, 0] + 0.5) * v.scale).tolist(), (v.dy + (uv[:, 1] + 0.5) * v.scale).tolist()
+    pts = [QPointF(xy[0][k], xy[1][k]) if ok[k] else None for k in range(len(uv))]
     lines = [QLineF(pts[a], pts[b]) for a, b in LIMBS if ok[a] and ok[b]]
     pen = QPen(colour, width)
     if dashed:
@@ -95,9 +108,10 @@ def draw_overlays(p: QPainter, v: View, scene: VisitScene, cam: Camera, t: float
                   selected: Event | None = None, detail: bool = True) -> None:
     """Draw every enabled layer for camera `cam` at time t (the time of the frame shown); `detail`: the
     enlarged tile, which alone carries the longer texts (small tiles would be buried under them)."""
-    p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-    if layers.bins:
+    if layers.bins:  # thin outlines: aliased, they look the same and cost a third
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         _bins(p, v, scene, cam, selected)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing, detail)  # the small tiles draw fast, the enlarged one fine
     if layers.truth and scene.truth_joints is not None:
         tj = scene.truth_joints_at(t)
         for j in tj:
@@ -134,19 +148,17 @@ def draw_overlays(p: QPainter, v: View, scene: VisitScene, cam: Camera, t: float
 def _bins(p: QPainter, v: View, scene: VisitScene, cam: Camera, selected: Event | None) -> None:
     """Every bin's opening, thin; the bins on the selected event's load cell labelled, its own bin bright."""
     cell = selected.sensor if selected is not None else None
+    hot_bin = selected.bin if selected is not None else None
     polys = _bin_polys(scene, cam)
+    hot_rows = [(bid, poly, bid == hot_bin) for bid, poly, sensor in polys
+                if selected is not None and (bid == hot_bin or sensor == cell)]
     p.save()
     p.translate(v.dx + 0.5 * v.scale, v.dy + 0.5 * v.scale)
     p.scale(v.scale, v.scale)
     pen = QPen(QColor(200, 200, 200, 90), 1.0)
     pen.setCosmetic(True)
     p.setPen(pen)
-    hot_rows = []
-    for bid, poly, sensor in polys:
-        if selected is not None and (bid == selected.bin or sensor == cell):
-            hot_rows.append((bid, poly, bid == selected.bin))
-        else:
-            p.drawPolygon(poly)
+    p.drawPath(_quiet_bins_path(scene, cam, {bid for bid, _, _ in hot_rows}))
     for bid, poly, hot in hot_rows:
         pen = QPen(QColor(255, 200, 0) if hot else QColor(120, 220, 255, 200), 2.5 if hot else 1.5)
         pen.setCosmetic(True)
@@ -168,20 +180,33 @@ def _bin_polys(scene: VisitScene, cam: Camera) -> list[tuple[str, QPolygonF, str
     return cache[cam.id]
 
 
+def _quiet_bins_path(scene: VisitScene, cam: Camera, hot: set[str]) -> QPainterPath:
+    """The outlines of every bin but the highlighted ones, as one path in image pixels: one draw call
+    instead of one per bin, made once per camera and selection."""
+    cache = scene.__dict__.setdefault("_bin_paths", {})
+    key = (cam.id, frozenset(hot))
+    if key not in cache:
+        if len(cache) > 64:
+            cache.clear()
+        path = QPainterPath()
+        for bid, poly, _ in _bin_polys(scene, cam):
+            if bid not in hot:
+                path.addPolygon(poly)
+                path.closeSubpath()
+        cache[key] = path
+    return cache[key]
+
+
 def _link(p: QPainter, v: View, scene: VisitScene, cam: Camera, t: float, e: Event, joints: np.ndarray,
           scores: bool, detail: bool) -> None:
     """The selected event: the hand's path into the bin, and a line from the wrist now to the bin."""
     if e.bin is None or e.bin not in scene.rec.store.bin_by_id:
         return
-    target = cam.project(scene.bin_corners(e.bin).mean(0))
+    target, path_uv = _link_pixels(scene, cam, e)
     col = QColor(255, 200, 0)
-    if e.hand_path:
-        hp = np.asarray(e.hand_path, float)
-        uv = cam.project(hp[:, 1:4])
+    if len(path_uv):
         p.setPen(QPen(col, 1.5, Qt.PenStyle.DotLine))
-        pts = [v.p(*x) for x in uv if _ok(x)]
-        for a, b in zip(pts, pts[1:]):
-            p.drawLine(a, b)
+        p.drawPolyline(QPolygonF([v.p(*x) for x in path_uv]))
     ids = scene.track_ids
     if e.track in ids and e.hand in WRIST and abs(t - (e.t0 + e.t1) / 2) < 3.0:
         w = cam.project(joints[ids.index(e.track), WRIST[e.hand]])
@@ -197,6 +222,19 @@ def _link(p: QPainter, v: View, scene: VisitScene, cam: Camera, t: float, e: Eve
         if scores and e.shoppers:
             s = "  ".join(f"{a.value}:{a.score:.2f}" for a in e.shoppers[:3])
             _label(p, v.p(target[0] + 6, target[1] + 10), "who: " + s, QColor(180, 230, 255), 10)
+
+
+def _link_pixels(scene: VisitScene, cam: Camera, e: Event) -> tuple[np.ndarray, np.ndarray]:
+    """(the bin's centre, the hand's path) in this camera's pixels; cached per camera and event."""
+    cache = scene.__dict__.setdefault("_link_px", {})
+    key = (cam.id, e.bin, e.t0, e.track, e.hand)
+    if key not in cache:
+        if len(cache) > 256:
+            cache.clear()
+        target = cam.project(scene.bin_corners(e.bin).mean(0))
+        uv = cam.project(np.asarray(e.hand_path, float)[:, 1:4]) if e.hand_path else np.zeros((0, 2))
+        cache[key] = (target, uv[np.isfinite(uv).all(1)])
+    return cache[key]
 
 
 def _engine_2d(p: QPainter, v: View, scene: VisitScene, cam: Camera, t: float, layers: Layers) -> None:

@@ -82,12 +82,19 @@ class RecordingView(QWidget):
 
     def set_cursor(self, t: float) -> None:
         """Every view to time t. Tiles paint fast (unfiltered scaling) while the cursor moves and repaint smooth
-        once it has rested for 200 ms: a step or a seek is on screen a few ms sooner, and still looks right."""
+        once it has rested for 200 ms: a step or a seek is on screen a few ms sooner, and still looks right.
+        After a seek or a step the cameras paint before the side views (what the reviewer waits for first)."""
         playing = self.player.playing
         self.grid.set_smooth(False)
         self._refine.start()
-        self.grid.set_cursor(t)
-        self.plots.set_cursor(t, force=not playing)
+        self.grid.set_cursor(t, jump=not playing)
+        if playing:
+            self._side_views(t)
+        else:  # a seek or a step: the cameras paint first, the plots, timeline and map a pass later
+            QTimer.singleShot(0, self, lambda: self._side_views(self.player.t))
+
+    def _side_views(self, t: float) -> None:
+        self.plots.set_cursor(t, force=not self.player.playing)
         self.timeline.set_cursor(t)
         self.map.set_cursor(t)
 

@@ -27,6 +27,18 @@ def _refcounts() -> tuple[int, int, int]:
     return sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False)
 
 
+@pytest.fixture(autouse=True)
+def _no_collection_midway():
+    """Garbage left by earlier tests (a closed window's objects hold True, False and None) must not be
+    collected in the middle of a count: that moves the counts without any binding at fault."""
+    import gc
+
+    gc.collect()
+    gc.disable()
+    yield
+    gc.enable()
+
+
 def test_qpainter_void_calls_keep_none_refcount():
     image = QtGui.QImage(64, 64, QtGui.QImage.Format.Format_ARGB32)
     image.fill(0)
