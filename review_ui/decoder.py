@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
@@ -23,12 +24,18 @@ from engine.frames import StreamReader
 
 @dataclass
 class DecodedFrame:
-    """A decoded colour frame; `rgb` is a view of `image`'s pixels (both stay alive together)."""
+    """A decoded colour frame, held as a 32-bit QImage: the raster engine draws that format 5-8x faster
+    than 24-bit RGB, which it would convert on every paint. `bgra` is a view of its pixels."""
     index: int
     t: float
-    rgb: np.ndarray
+    bgra: np.ndarray
     image: QImage
     decode_ms: float = 0.0
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """The pixels as (H, W, 3) RGB (a copy; for checks, not for painting)."""
+        return cv2.cvtColor(self.bgra, cv2.COLOR_BGRA2RGB)
 
 
 class DecoderSignals(QObject):
@@ -276,11 +283,11 @@ class CameraDecoder:
 
     def _store(self, i: int, rgb: np.ndarray) -> None:
         h, w = rgb.shape[:2]
-        # the QImage owns the pixels and `rgb` is a view of them: one copy, and no QImage over numpy memory
-        # that could outlive it once the cache drops the frame
-        img = QImage(w, h, QImage.Format.Format_RGB888)
-        view = np.ndarray((h, w, 3), np.uint8, buffer=img.bits(), strides=(img.bytesPerLine(), 3, 1))
-        view[...] = rgb
+        # the QImage owns the pixels and `bgra` is a view of them: one conversion, and no QImage over numpy
+        # memory that could outlive it once the cache drops the frame
+        img = QImage(w, h, QImage.Format.Format_RGB32)  # 0xffRRGGBB: B, G, R, A bytes in memory
+        view = np.ndarray((h, w, 4), np.uint8, buffer=img.bits(), strides=(img.bytesPerLine(), 4, 1))
+        cv2.cvtColor(rgb, cv2.COLOR_RGB2BGRA, dst=view)
         f = DecodedFrame(i, float(self.times[i]), view, img, 0.0)
         with self._lock:
             self._cache[i] = f
