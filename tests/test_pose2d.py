@@ -138,3 +138,25 @@ def test_dataset_is_reproducible_from_its_seed():
     assert len(a["img"]) >= 1
     for k in a:
         np.testing.assert_array_equal(np.nan_to_num(a[k]), np.nan_to_num(b[k]))
+
+
+def test_side_blind_arm_loss_forgives_a_swapped_arm_and_nothing_else():
+    import torch
+
+    from engine.pose2d.train import ARM_SWAP, heatmap_loss
+
+    g = torch.Generator().manual_seed(0)
+    hm_t = torch.rand(4, 17, 32, 32, generator=g)
+    w = torch.ones(4, 17)
+    swapped = hm_t[:, ARM_SWAP].clone()
+    # a prediction with the arms' sides exchanged is perfect side-blind, and penalised by label
+    assert float(heatmap_loss(swapped, hm_t, w, True)) == pytest.approx(0.0, abs=1e-6)
+    assert float(heatmap_loss(swapped, hm_t, w, False)) > 1.0
+    # both wrists on one hand is not forgiven: the other hand is missed under either labelling
+    both = hm_t.clone()
+    both[:, 10] = hm_t[:, 9]
+    assert float(heatmap_loss(both, hm_t, w, True)) > 0.1
+    # a wrong leg is not forgiven either (only the arms are side-blind)
+    legs = hm_t.clone()
+    legs[:, [15, 16]] = hm_t[:, [16, 15]]
+    assert float(heatmap_loss(legs, hm_t, w, True)) == pytest.approx(float(heatmap_loss(legs, hm_t, w, False)))

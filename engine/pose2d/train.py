@@ -35,6 +35,27 @@ JOINT_WEIGHT = torch.ones(NUM_JOINTS)
 JOINT_WEIGHT[list(WRISTS)] = 1.5
 OCCLUDED_WEIGHT = 0.5
 VIS_LOSS_WEIGHT = 0.3
+ARM_PAIRS = ((5, 6), (7, 8), (9, 10))  # shoulders, elbows, wrists (left, right)
+ARM_SWAP = list(range(NUM_JOINTS))
+for _a, _b in ARM_PAIRS:
+    ARM_SWAP[_a], ARM_SWAP[_b] = _b, _a
+ARMS = [j for pair in ARM_PAIRS for j in pair]
+NOT_ARMS = [j for j in range(NUM_JOINTS) if j not in ARMS]
+
+
+def heatmap_loss(hm: torch.Tensor, hm_t: torch.Tensor, w: torch.Tensor, side_blind_arms: bool) -> torch.Tensor:
+    """Weighted heatmap squared error. Side-blind: each crop's arms are scored under both side labellings
+    (the whole arm swapped, shoulder to wrist) and the better one counts. From above, which arm is the left
+    one is often not in the pixels; forced to guess, the network puts both wrists' peaks on the stronger
+    hand. Multi-view sets the sides afterwards by the body (engine.multiview), so the network need only
+    find both arms."""
+    per = ((hm - hm_t) ** 2).sum((2, 3)) * w  # (B, 17)
+    if side_blind_arms:
+        swapped = ((hm - hm_t[:, ARM_SWAP]) ** 2).sum((2, 3)) * w[:, ARM_SWAP]
+        straight_arms, swapped_arms = per[:, ARMS].sum(1), swapped[:, ARMS].sum(1)
+        per_crop = per[:, NOT_ARMS].sum(1) + torch.minimum(straight_arms, swapped_arms)
+        return per_crop.sum() / w.sum().clamp(min=1.0)
+    return per.sum() / w.sum().clamp(min=1.0)
 
 
 # -- augmentation ------------------------------------------------------------------------------
@@ -139,6 +160,8 @@ def metrics(pred: np.ndarray, data: dict[str, np.ndarray]) -> dict[str, float]:
         "p90_wrist_err_px": float(np.percentile(err_img[m & wr], 90)),
         "median_reach_wrist_err_px": float(np.median(err_img[m & reach])) if (m & reach).any() else float("nan"),
         "wrist_pck@0.1": float((err[m & wr] < 0.1 * N).mean()),
+        "median_wrist_err_side_blind_px": float(np.median(_side_blind_err(pred, kp)[m & wr] * np.broadcast_to(
+            data["scale"][:, None], m.shape)[m & wr])),
         "median_err_crop_frac": float(np.median(err[m]) / N),
         "mean_score_visible": float(score[m].mean()),
         "mean_score_occluded": float(score[occl].mean()) if occl.any() else float("nan"),
@@ -147,6 +170,15 @@ def metrics(pred: np.ndarray, data: dict[str, np.ndarray]) -> dict[str, float]:
     # visibility as a classifier: accuracy at 0.5 over joints inside the crop
     out["visibility_acc"] = float(((score >= 0.5) == vis)[inside].mean())
     return out
+
+
+def _side_blind_err(pred: np.ndarray, kp: np.ndarray) -> np.ndarray:
+    """Per-joint crop-pixel error with each crop's arms matched to whichever side labelling fits them better."""
+    kp0 = np.nan_to_num(kp)
+    e = np.linalg.norm(pred[..., :2] - kp0, axis=-1)
+    es = np.linalg.norm(pred[..., :2] - kp0[:, ARM_SWAP], axis=-1)
+    better = es[:, ARMS].sum(1) < e[:, ARMS].sum(1)
+    return np.where(better[:, None], es, e)
 
 
 def evaluate(net: torch.nn.Module, data: dict[str, np.ndarray]) -> dict[str, float]:
@@ -162,9 +194,17 @@ def _lr(step: int, steps: int, base: float, warm: int = 200) -> float:
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
 
+def _steps_of(weights: Path | None) -> int | None:
+    if weights is None:
+        return None
+    info = torch.load(weights, map_location="cpu", weights_only=True).get("info", {})
+    return int(info.get("steps", 0)) + int(info.get("init_steps") or 0)
+
+
 def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: float = 2e-3, threads: int = 1,
           data_seed: int | None = None, gen: GenConfig = GenConfig(), val_gen: GenConfig = VAL_CONFIG,
-          workers: int = 2, eval_every: int = 1000, log: Callable[[str], None] = print) -> dict:
+          workers: int = 2, eval_every: int = 1000, log: Callable[[str], None] = print,
+          init: Path | None = None, side_blind_arms: bool = False, warmup: int = 200) -> dict:
     """Train, validate, and save the weights to `out`; returns the metrics (also stored in the file)."""
     out = Path(out)
     t_start = time.perf_counter()
@@ -181,7 +221,12 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = PoseNet().to(memory_format=torch.channels_last)
+    net = PoseNet()
+    if init is not None:  # go on from trained weights (a longer run in several sittings, or a new loss)
+        ck = torch.load(init, map_location="cpu", weights_only=True)
+        net.load_state_dict(ck["state_dict"])
+        log(f"starting from {init} ({ck.get('info', {}).get('steps', '?')} steps)")
+    net = net.to(memory_format=torch.channels_last)
     log(f"model: {ARCH['name']}, {num_params(net)} parameters")
     decay = [p for n, p in net.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1]
@@ -202,9 +247,9 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
         x, kp, vis, inimg = augment(x, kp_all[idx], vis_all[idx], in_all[idx], g)
         hm_t, w, vis_t = targets(kp, vis, inimg)
         for group in opt.param_groups:
-            group["lr"] = _lr(step, steps, lr)
+            group["lr"] = _lr(step, steps, lr, warmup)
         hm, vl = net(x.contiguous(memory_format=torch.channels_last))
-        l_hm = ((((hm - hm_t) ** 2).sum((2, 3)) * w).sum() / w.sum().clamp(min=1.0))
+        l_hm = heatmap_loss(hm, hm_t, w, side_blind_arms)
         l_vis = F.binary_cross_entropy_with_logits(vl, vis_t)
         loss = l_hm + VIS_LOSS_WEIGHT * l_vis
         opt.zero_grad(set_to_none=True)
@@ -216,7 +261,7 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
         if (step + 1) % 100 == 0:
             el = time.perf_counter() - t_train
             log(f"step {step + 1}/{steps}: loss {run_loss / 100:.4f} (heatmap {run_hm / 100:.4f}, "
-                f"visibility {run_vis / 100:.4f}), lr {_lr(step, steps, lr):.2e}, {el:.0f} s, "
+                f"visibility {run_vis / 100:.4f}), lr {_lr(step, steps, lr, warmup):.2e}, {el:.0f} s, "
                 f"{(step + 1) / el:.2f} steps/s")
             run_loss = run_hm = run_vis = 0.0
         if (step + 1) % eval_every == 0 or step + 1 == steps:
@@ -225,12 +270,14 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
             history.append(m)
             log(f"validation at step {step + 1}: PCK@0.05 {m['pck@0.05']:.3f}, PCK@0.1 {m['pck@0.1']:.3f}, "
                 f"median error {m['median_err_px']:.2f} px, median wrist error {m['median_wrist_err_px']:.2f} px "
-                f"(reaching {m['median_reach_wrist_err_px']:.2f} px), visibility acc {m['visibility_acc']:.3f}")
+                f"(reaching {m['median_reach_wrist_err_px']:.2f} px, side-blind "
+                f"{m['median_wrist_err_side_blind_px']:.2f} px), visibility acc {m['visibility_acc']:.3f}")
     train_s = time.perf_counter() - t_train
     final = history[-1]
     info = {
         "arch": ARCH, "input_size": INPUT_SIZE, "heatmap_size": HEATMAP_SIZE, "params": num_params(net),
         "seed": seed, "data_seed": data_seed, "val_seed": val_seed, "steps": steps, "batch": batch, "lr": lr,
+        "init": str(init) if init else None, "init_steps": _steps_of(init), "side_blind_arms": side_blind_arms,
         "threads": threads, "train_crops": int(len(img_all)), "val_crops": int(len(val["img"])),
         "train_config": gen.__dict__, "val_config": val_gen.__dict__,
         "data_s": round(gen_s, 1), "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t_start, 1),
@@ -256,10 +303,15 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"training scenarios to render (default {GenConfig.scenarios})")
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--metrics", type=Path, default=None, help="also write the metrics here as JSON")
+    ap.add_argument("--init", type=Path, default=None, help="start from these weights instead of at random")
+    ap.add_argument("--side-blind-arms", action="store_true",
+                    help="score each crop's arms under the better of the two side labellings")
+    ap.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps (default 200)")
     a = ap.parse_args(argv)
     gen = GenConfig(scenarios=a.scenarios)
     info = train(a.out, seed=a.seed, steps=a.steps, batch=a.batch, lr=a.lr, threads=a.threads, gen=gen,
-                 workers=a.workers, eval_every=a.eval_every, log=lambda m: print(m, flush=True))
+                 workers=a.workers, eval_every=a.eval_every, log=lambda m: print(m, flush=True),
+                 init=a.init, side_blind_arms=a.side_blind_arms, warmup=a.warmup)
     if a.metrics:
         a.metrics.write_text(json.dumps(info, indent=1))
     print(json.dumps(info["val"], indent=1))
