@@ -49,13 +49,28 @@ def _app():  # noqa: ANN202 - QApplication
     return QApplication.instance() or QApplication(sys.argv[:1])
 
 
+def startup_error_box(message: str):  # noqa: ANN201 - a QMessageBox
+    """The dialog that says why the workstation cannot open (the same words as on the command line)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    box = QMessageBox(QMessageBox.Icon.Critical, "walkout review cannot open",
+                      f"{message}\n\nNothing was changed. Check the path or URL given with --db.")
+    return box
+
+
 def run_review(db_url: str | None, reviewer: str | None = None, visit: str | None = None,
                screenshot: Path | None = None, layers: bool = False, size: tuple[int, int] = (1920, 1080),
                keys: list[str] | None = None) -> int:
     """Open the workstation on the database; with `screenshot`, grab the window once the cameras show and quit."""
     from labeling.review_db import open_db
 
-    db = open_db(db_url)  # DatabaseError (an InputError): the CLI prints it and exits 2
+    try:
+        db = open_db(db_url)
+    except InputError as e:  # the CLI prints it and exits 2; a reviewer who started the app from a menu sees it
+        if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+            _app()
+            startup_error_box(str(e)).exec()
+        raise
     app = _app()
     from PySide6.QtCore import QTimer
 

@@ -277,6 +277,21 @@ def test_unreadable_database_cli_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2
     assert str(bad) in err and "database" in err
+    assert bad.read_bytes() == b"this is not a database" * 100  # untouched
+
+
+def test_unreadable_database_in_the_app(qtbot, tmp_path):
+    """Started from a menu there is no terminal: the same message comes as a dialog."""
+    from app.review_app import startup_error_box
+    from labeling.errors import DatabaseError
+
+    bad = tmp_path / "review.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(DatabaseError) as e:
+        open_db(bad)
+    box = startup_error_box(str(e.value))
+    qtbot.addWidget(box)
+    assert str(bad) in box.text() and "database" in box.text()
 
 
 def test_newer_run_format_cli_exit_2_and_in_app(qtbot, tmp_path, fixture_dirs, capsys, db):
