@@ -40,6 +40,7 @@ class PoseReport:
     wrist_p90_m: float
     per_joint_median_m: list[float]
     pairs: int
+    wrist_side_blind_median_m: float = float("nan")
 
 
 def truth_poses(rec_root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -109,13 +110,23 @@ def evaluate_poses(rec_root: Path, run: Run, pairs: list[tuple[int, int, int, in
         e = np.linalg.norm(run.joints[k, h].astype(float) - tj[i, o].astype(float), axis=1)
         errs.append(e)
     if not errs:
-        return PoseReport(float("nan"), float("nan"), float("nan"), [float("nan")] * 17, 0)
+        return PoseReport(float("nan"), float("nan"), float("nan"), [float("nan")] * 17, 0, float("nan"))
     E = np.array(errs)  # (N, 17), NaN where the engine had no estimate
     wrists = E[:, [L_WRIST, R_WRIST]].ravel()
     wrists = wrists[np.isfinite(wrists)]
+    # side-blind: each engine wrist against the nearer true wrist (is a hand found, whatever its label?)
+    blind = []
+    for k, i, o, h in pairs:
+        ew, tw = run.joints[k, h, [L_WRIST, R_WRIST]].astype(float), tj[i, o, [L_WRIST, R_WRIST]].astype(float)
+        straight = np.linalg.norm(ew - tw, axis=1)
+        crossed = np.linalg.norm(ew - tw[::-1], axis=1)
+        if np.isfinite(straight).all() and np.isfinite(crossed).all():
+            blind.extend(crossed if crossed.sum() < straight.sum() else straight)
+    side_blind = float(np.median(blind)) if blind else float("nan")
     return PoseReport(mpjpe_m=float(np.nanmean(E)), wrist_median_m=float(np.median(wrists)) if len(wrists) else
                       float("nan"), wrist_p90_m=float(np.percentile(wrists, 90)) if len(wrists) else float("nan"),
-                      per_joint_median_m=[float(np.nanmedian(E[:, j])) for j in range(17)], pairs=len(E))
+                      per_joint_median_m=[float(np.nanmedian(E[:, j])) for j in range(17)], pairs=len(E),
+                      wrist_side_blind_median_m=side_blind)
 
 
 def evaluate(rec_root: Path, run: Run) -> dict:
@@ -145,6 +156,8 @@ def format_report(r: dict) -> str:
         "pose (3D, matched pairs)",
         f"  MPJPE {p['mpjpe_m'] * 100:.1f} cm   wrist median {p['wrist_median_m'] * 100:.1f} cm   "
         f"wrist p90 {p['wrist_p90_m'] * 100:.1f} cm   pairs {p['pairs']}",
+        f"  wrists side-blind (each against the nearer true wrist): median "
+        f"{p.get('wrist_side_blind_median_m', float('nan')) * 100:.1f} cm",
     ]
     if "cart" in r:
         c = r["cart"]

@@ -735,7 +735,8 @@ def _single_views(fr: _Frame, found: list[_Person], prev: Sequence[Pose3D], left
     return out
 
 
-ARM_PAIRS = ((7, 8), (9, 10))  # elbows, wrists: the joints whose sides the 2D network mixes up
+ARM_PAIRS = ((5, 6), (7, 8), (9, 10))  # shoulders, elbows, wrists: the sides a view from above cannot tell
+HIP_PAIR = (11, 12)
 TWIN_M = 0.1  # a pair's two joints this close were fitted onto one limb
 
 
@@ -750,8 +751,8 @@ def _relabel_arms(fr: _Frame, people: list[_Person], cfg: MultiviewConfig) -> li
     Seen from above, a camera often cannot tell a person's left arm from the right; per joint
     RANSAC then keeps the views of the majority labelling and drops the others, or lands both
     wrists on one hand. Here each view's arm pair is swapped when the swap projects closer to the
-    fitted skeleton, and the person is fitted again with every view agreeing; finally the pair's
-    sides are set by the body: the left wrist is the one on the left shoulder's side."""
+    fitted skeleton, and the person is fitted again with every view agreeing; finally the sides are set
+    by the body (`_sides_by_body`)."""
     if not people:
         return people
     ca = fr.ca
@@ -799,23 +800,33 @@ def _relabel_arms(fr: _Frame, people: list[_Person], cfg: MultiviewConfig) -> li
 
 
 def _sides_by_body(p: _Person) -> None:
-    """Left elbow and wrist on the left shoulder's side of the body's midline (swap both arms if not)."""
+    """The arms' sides set by the body: the left shoulder on the left hip's side (the network tells legs
+    apart, and a torso hardly twists), then the left elbow and wrist on the left shoulder's side of the
+    midline (both swapped together when most of the arm lies on the other side)."""
     X = p.X
-    if X is None or not np.isfinite(X[[5, 6]]).all():
+    if X is None:
+        return
+    a, b = HIP_PAIR
+    if np.isfinite(X[[5, 6, a, b]]).all() and np.dot(X[5, :2] - X[6, :2], X[a, :2] - X[b, :2]) < 0:
+        _swap_person(p, ((5, 6),))
+    if not np.isfinite(X[[5, 6]]).all():
         return
     axis = X[5, :2] - X[6, :2]  # right shoulder -> left shoulder
     mid = (X[5, :2] + X[6, :2]) / 2
-    side = []
-    for a, b in ARM_PAIRS:
-        if np.isfinite(X[[a, b]]).all():
-            side.append(np.dot(X[a, :2] - mid, axis) - np.dot(X[b, :2] - mid, axis))
+    limbs = ARM_PAIRS[1:]
+    side = [np.dot(X[a, :2] - mid, axis) - np.dot(X[b, :2] - mid, axis)
+            for a, b in limbs if np.isfinite(X[[a, b]]).all()]
     if side and sum(side) < 0:
-        for a, b in ARM_PAIRS:
-            for arr in (p.X, p.conf, p.res):
-                if arr is not None:
-                    arr[[a, b]] = arr[[b, a]]
-            if p.inl is not None:
-                p.inl[:, [a, b]] = p.inl[:, [b, a]]
+        _swap_person(p, limbs)
+
+
+def _swap_person(p: _Person, pairs) -> None:  # noqa: ANN001
+    for a, b in pairs:
+        for arr in (p.X, p.conf, p.res):
+            if arr is not None:
+                arr[[a, b]] = arr[[b, a]]
+        if p.inl is not None:
+            p.inl[:, [a, b]] = p.inl[:, [b, a]]
 
 
 def _to_pose3d(fr: _Frame, p: _Person, t: float) -> Pose3D:

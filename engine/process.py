@@ -279,8 +279,8 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     refuse_non_empty(out, opts.overwrite)
     from engine.pose2d import infer
 
-    if any(c.video and not c.keypoints for c in rec.cameras) and not infer.DEFAULT_WEIGHTS.is_file():
-        raise InputError(f"{infer.DEFAULT_WEIGHTS}: the pose network's weights are missing "
+    if any(c.video and not c.keypoints for c in rec.cameras) and not infer.default_weights().is_file():
+        raise InputError(f"{infer.default_weights()}: the pose network's weights are missing "
                          f"(train them with `walkout train pose`)")
     cams = [c.id for c in rec.cameras]
     results: dict[str, CameraResult] = {}

@@ -1,6 +1,6 @@
 """2D pose inference: person boxes in camera frames -> COCO-17 keypoints with scores.
 
-    est = PoseEstimator()                       # the committed weights (weights/pose_v1.pt)
+    est = PoseEstimator()                       # the committed weights (weights/pose_v2.pt)
     kps = est.predict(rgb, [(x0, y0, x1, y1)])  # (N, 17, 3): u, v in image pixels, score 0..1
     per_frame = est.predict_batch([(rgb_a, boxes_a), (rgb_b, boxes_b)])
 
@@ -14,6 +14,7 @@ guess) or one outside the crop.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -24,13 +25,19 @@ import torch.nn as nn
 from engine.nn_blocks import as_rgb
 from engine.pose2d.model import ARCH, INPUT_SIZE, NUM_JOINTS, PoseNet, crop, decode, separate_pairs
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "pose_v1.pt"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "pose_v2.pt"
 Box = Sequence[float]
+
+
+def default_weights() -> Path:
+    """The committed weights, or WALKOUT_POSE_WEIGHTS: an engineer's override, to try a new network in the
+    whole pipeline (process, evaluate, benchmarks) without committing it."""
+    return Path(os.environ.get("WALKOUT_POSE_WEIGHTS", DEFAULT_WEIGHTS))
 
 
 def load_net(weights: Path | None = None) -> tuple[PoseNet, dict]:
     """The network (eval mode) and the info stored with its weights."""
-    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    path = Path(weights) if weights is not None else default_weights()
     if not path.is_file():
         raise FileNotFoundError(f"pose weights not found: {path} (train them with `walkout train pose`)")
     ck = torch.load(path, map_location="cpu", weights_only=True)
