@@ -105,23 +105,19 @@ def evaluate_tracking(rec_root: Path, run: Run) -> tuple[TrackingReport, list[tu
 
 def evaluate_poses(rec_root: Path, run: Run, pairs: list[tuple[int, int, int, int]]) -> PoseReport:
     _, _, tj = truth_poses(rec_root)
-    errs = []
+    errs, blind = [], []  # blind: each engine wrist against the nearer true wrist (a hand found, any label)
     for k, i, o, h in pairs:
-        e = np.linalg.norm(run.joints[k, h].astype(float) - tj[i, o].astype(float), axis=1)
-        errs.append(e)
+        ej, tjo = run.joints[k, h].astype(float), tj[i, o].astype(float)
+        errs.append(np.linalg.norm(ej - tjo, axis=1))
+        ew, tw = ej[[L_WRIST, R_WRIST]], tjo[[L_WRIST, R_WRIST]]
+        straight, crossed = np.linalg.norm(ew - tw, axis=1), np.linalg.norm(ew - tw[::-1], axis=1)
+        if np.isfinite(straight).all() and np.isfinite(crossed).all():
+            blind.extend(crossed if crossed.sum() < straight.sum() else straight)
     if not errs:
         return PoseReport(float("nan"), float("nan"), float("nan"), [float("nan")] * 17, 0, float("nan"))
     E = np.array(errs)  # (N, 17), NaN where the engine had no estimate
     wrists = E[:, [L_WRIST, R_WRIST]].ravel()
     wrists = wrists[np.isfinite(wrists)]
-    # side-blind: each engine wrist against the nearer true wrist (is a hand found, whatever its label?)
-    blind = []
-    for k, i, o, h in pairs:
-        ew, tw = run.joints[k, h, [L_WRIST, R_WRIST]].astype(float), tj[i, o, [L_WRIST, R_WRIST]].astype(float)
-        straight = np.linalg.norm(ew - tw, axis=1)
-        crossed = np.linalg.norm(ew - tw[::-1], axis=1)
-        if np.isfinite(straight).all() and np.isfinite(crossed).all():
-            blind.extend(crossed if crossed.sum() < straight.sum() else straight)
     side_blind = float(np.median(blind)) if blind else float("nan")
     return PoseReport(mpjpe_m=float(np.nanmean(E)), wrist_median_m=float(np.median(wrists)) if len(wrists) else
                       float("nan"), wrist_p90_m=float(np.percentile(wrists, 90)) if len(wrists) else float("nan"),

@@ -56,8 +56,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from data.cameras import Camera
-from data.world import (L_ANKLE, L_EAR, L_ELBOW, L_EYE, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, NOSE, R_ANKLE, R_EAR,
-                        R_ELBOW, R_EYE, R_HIP, R_KNEE, R_SHOULDER, R_WRIST)
+from data.world import (ARM_PAIRS, L_ANKLE, L_EAR, L_ELBOW, L_EYE, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, NOSE,
+                        R_ANKLE, R_EAR, R_ELBOW, R_EYE, R_HIP, R_KNEE, R_SHOULDER, R_WRIST)
 from engine.geometry import CameraArrays, ray_closest, triangulate_ls, undistort
 from engine.types import Pose2D, Pose3D
 
@@ -735,8 +735,6 @@ def _single_views(fr: _Frame, found: list[_Person], prev: Sequence[Pose3D], left
     return out
 
 
-ARM_PAIRS = ((5, 6), (7, 8), (9, 10))  # shoulders, elbows, wrists: the sides a view from above cannot tell
-HIP_PAIR = (11, 12)
 TWIN_M = 0.1  # a pair's two joints this close were fitted onto one limb
 
 
@@ -806,13 +804,14 @@ def _sides_by_body(p: _Person) -> None:
     X = p.X
     if X is None:
         return
-    a, b = HIP_PAIR
-    if np.isfinite(X[[5, 6, a, b]]).all() and np.dot(X[5, :2] - X[6, :2], X[a, :2] - X[b, :2]) < 0:
-        _swap_person(p, ((5, 6),))
-    if not np.isfinite(X[[5, 6]]).all():
+    ls, rs = ARM_PAIRS[0]
+    hips = X[L_HIP, :2] - X[R_HIP, :2]  # right hip -> left hip
+    if np.isfinite(X[[ls, rs, L_HIP, R_HIP]]).all() and np.dot(X[ls, :2] - X[rs, :2], hips) < 0:
+        _swap_person(p, ARM_PAIRS[:1])
+    if not np.isfinite(X[[ls, rs]]).all():
         return
-    axis = X[5, :2] - X[6, :2]  # right shoulder -> left shoulder
-    mid = (X[5, :2] + X[6, :2]) / 2
+    axis = X[ls, :2] - X[rs, :2]  # right shoulder -> left shoulder
+    mid = (X[ls, :2] + X[rs, :2]) / 2
     limbs = ARM_PAIRS[1:]
     side = [np.dot(X[a, :2] - mid, axis) - np.dot(X[b, :2] - mid, axis)
             for a, b in limbs if np.isfinite(X[[a, b]]).all()]

@@ -11,25 +11,15 @@ import math
 import time
 
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QGridLayout, QSizePolicy, QWidget
 
 from engine.evidence import Event
 from review_ui.decoder import CameraDecoder, DecodedFrame, PrefetchGate
-from review_ui.overlays import Layers, View, draw_overlays
+from review_ui.overlays import Layers, View, draw_overlays, font
 from review_ui.visit_scene import VisitScene
 
 HEADER_PX = 18
-
-
-def _header_font(bold: bool) -> QFont:
-    f = QFont()
-    f.setPixelSize(12)
-    f.setBold(bold)
-    return f
-
-
-_HEADER_FONTS: dict[bool, QFont] = {}  # made with the first tile (fonts need the application)
 
 
 class CameraTile(QWidget):
@@ -39,8 +29,6 @@ class CameraTile(QWidget):
     def __init__(self, cam_id: str, decoder: CameraDecoder, scene: VisitScene, layers: Layers,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        if not _HEADER_FONTS:
-            _HEADER_FONTS.update({b: _header_font(b) for b in (False, True)})
         self.cam_id = cam_id
         self.decoder = decoder
         self.scene = scene
@@ -95,9 +83,7 @@ class CameraTile(QWidget):
             self.painted = self.frame.index
             self.paintedFrame.emit()
         elif self.message:
-            f = QFont()
-            f.setPixelSize(13)
-            p.setFont(f)
+            p.setFont(font(13)[0])
             p.setPen(QColor(255, 150, 120) if "no frame" not in self.message else QColor(200, 200, 200))
             p.drawText(QRectF(12, HEADER_PX, w - 24, h), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                        self.message)
@@ -105,7 +91,7 @@ class CameraTile(QWidget):
         # header: camera, frame time and its offset from the cursor
         p.fillRect(QRectF(0, 0, self.width(), HEADER_PX), QColor(45, 45, 50) if not self.enlarged
                    else QColor(70, 60, 20))
-        p.setFont(_HEADER_FONTS[self.enlarged])
+        p.setFont(font(12, self.enlarged)[0])
         p.setPen(QColor(235, 235, 235))
         head = self.cam_id
         if self.frame is not None and self.message is None:

@@ -80,8 +80,15 @@ class PrefetchGate:
         self._slot.release()
         self._wake_all()
 
+    def add(self, d: CameraDecoder) -> None:
+        self._decoders.append(d)
+
+    def remove(self, d: CameraDecoder) -> None:
+        if d in self._decoders:
+            self._decoders.remove(d)
+
     def _wake_all(self) -> None:
-        for d in self._decoders:
+        for d in list(self._decoders):  # a copy: the UI thread may remove a closing decoder meanwhile
             d.wake()
 
 
@@ -111,7 +118,7 @@ class CameraDecoder:
         self._raw: dict[int, object] = {}  # av frames decoded on the way to a seek's target, not yet RGB
         self.decoded = 0  # frames decoded (for benchmarks)
         self.gate = gate or PrefetchGate()
-        self.gate._decoders.append(self)
+        self.gate.add(self)
         self._thread = threading.Thread(target=self._run, name=f"decode-{cam_id}", daemon=True)
         self._thread.start()
 
@@ -165,8 +172,7 @@ class CameraDecoder:
             self._stop = True
             self._lock.notify()
         self._thread.join(timeout=2.0)
-        if self in self.gate._decoders:
-            self.gate._decoders.remove(self)
+        self.gate.remove(self)
 
     # -- worker side ------------------------------------------------------------------------------
     def _emit(self, signal, *args) -> None:

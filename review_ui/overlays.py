@@ -62,22 +62,23 @@ def _ok(uv: np.ndarray) -> bool:
     return bool(np.isfinite(uv).all())
 
 
-_FONTS: dict[int, tuple[QFont, QFontMetrics]] = {}
+_FONTS: dict[tuple[int, bool], tuple[QFont, QFontMetrics]] = {}
 _LABEL_BOX = QColor(0, 0, 0, 170)
 
 
-def _font(size: int) -> tuple[QFont, QFontMetrics]:
+def font(size: int, bold: bool = False) -> tuple[QFont, QFontMetrics]:
     """A font of this pixel size and its metrics, made once (a paint draws dozens of labels)."""
-    if size not in _FONTS:
+    if (size, bold) not in _FONTS:
         f = QFont()
         f.setPixelSize(size)
-        _FONTS[size] = (f, QFontMetrics(f))
-    return _FONTS[size]
+        f.setBold(bold)
+        _FONTS[size, bold] = (f, QFontMetrics(f))
+    return _FONTS[size, bold]
 
 
 def _label(p: QPainter, at: QPointF, text: str, colour: QColor, size: int = 11) -> None:
     """Text on a dark box so it reads over any picture."""
-    f, metrics = _font(size)
+    f, metrics = font(size)
     p.setFont(f)
     r = metrics.boundingRect(text)
     box = QRectF(at.x(), at.y() - r.height(), r.width() + 6, r.height() + 2)

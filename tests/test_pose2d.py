@@ -67,8 +67,34 @@ def test_splitting_arm_twins_finds_both_hands(fresh):
         return float(np.median(np.minimum(keep, swap) / 2)), collapsed
 
     (e_plain, c_plain), (e_split, c_split) = side_blind(plain), side_blind(split)
-    assert c_split <= max(c_plain / 2, 0.02), (c_plain, c_split)
+    # (the side-blind v2 network rarely collapses a pair at all: then there is nothing left to split, and
+    # the split must not make anything worse; test_split_separates_twin_peaks shows the split itself)
+    assert c_split <= c_plain / 2, (c_plain, c_split)
     assert e_split <= e_plain, (e_plain, e_split)
+
+
+def test_split_separates_twin_peaks():
+    """Both wrist heatmaps peak on one hand, and their combined map has the other hand as a clear second
+    peak: the split puts one wrist on each hand, the one each heatmap prefers."""
+    import torch
+
+    from engine.pose2d.model import HEATMAP_SIZE, STRIDE, decode, heatmap_targets, separate_pairs
+
+    def at(cell: tuple[float, float]) -> list[float]:
+        return [cell[0] * STRIDE + (STRIDE - 1) / 2, cell[1] * STRIDE + (STRIDE - 1) / 2]
+
+    kp = torch.full((1, 17, 2), float("nan"))
+    hand_a, hand_b = (8.0, 20.0), (22.0, 12.0)
+    kp[0, 9] = torch.tensor(at(hand_a))
+    kp[0, 10] = torch.tensor(at(hand_a))
+    hm = heatmap_targets(kp, size=HEATMAP_SIZE)
+    other = heatmap_targets(torch.tensor([[at(hand_b)]]), size=HEATMAP_SIZE)[0, 0]
+    hm[0, 10] = torch.maximum(hm[0, 10] * 0.9, other * 0.6)  # the right wrist's map also sees hand b
+    uv, peak = decode(hm)
+    assert torch.allclose(uv[0, 9], uv[0, 10], atol=1.0)  # collapsed onto hand a
+    uv2, _ = separate_pairs(hm, uv, peak)
+    assert torch.allclose(uv2[0, 9], torch.tensor(at(hand_a)), atol=1.0)
+    assert torch.allclose(uv2[0, 10], torch.tensor(at(hand_b)), atol=1.0)
 
 
 def test_predict_gives_image_pixels(est, fresh):

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data.world import ARM_PAIRS
 from engine.nn_blocks import save_weights
 from engine.pose2d.dataset import GenConfig, load_or_generate
 from engine.pose2d.model import (ARCH, FLIP_PERM, HEATMAP_SIZE, INPUT_SIZE, NUM_JOINTS, PoseNet, decode,
@@ -35,7 +36,6 @@ JOINT_WEIGHT = torch.ones(NUM_JOINTS)
 JOINT_WEIGHT[list(WRISTS)] = 1.5
 OCCLUDED_WEIGHT = 0.5
 VIS_LOSS_WEIGHT = 0.3
-ARM_PAIRS = ((5, 6), (7, 8), (9, 10))  # shoulders, elbows, wrists (left, right)
 ARM_SWAP = list(range(NUM_JOINTS))
 for _a, _b in ARM_PAIRS:
     ARM_SWAP[_a], ARM_SWAP[_b] = _b, _a
@@ -194,13 +194,6 @@ def _lr(step: int, steps: int, base: float, warm: int = 200) -> float:
     return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
 
-def _steps_of(weights: Path | None) -> int | None:
-    if weights is None:
-        return None
-    info = torch.load(weights, map_location="cpu", weights_only=True).get("info", {})
-    return int(info.get("steps", 0)) + int(info.get("init_steps") or 0)
-
-
 def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: float = 2e-3, threads: int = 1,
           data_seed: int | None = None, gen: GenConfig = GenConfig(), val_gen: GenConfig = VAL_CONFIG,
           workers: int = 2, eval_every: int = 1000, log: Callable[[str], None] = print,
@@ -222,10 +215,13 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = PoseNet()
+    init_steps = None  # steps behind the starting weights, all sittings counted
     if init is not None:  # go on from trained weights (a longer run in several sittings, or a new loss)
         ck = torch.load(init, map_location="cpu", weights_only=True)
         net.load_state_dict(ck["state_dict"])
-        log(f"starting from {init} ({ck.get('info', {}).get('steps', '?')} steps)")
+        before = ck.get("info", {})
+        init_steps = int(before.get("steps", 0)) + int(before.get("init_steps") or 0)
+        log(f"starting from {init} ({init_steps} steps)")
     net = net.to(memory_format=torch.channels_last)
     log(f"model: {ARCH['name']}, {num_params(net)} parameters")
     decay = [p for n, p in net.named_parameters() if p.ndim > 1]
@@ -277,7 +273,7 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
     info = {
         "arch": ARCH, "input_size": INPUT_SIZE, "heatmap_size": HEATMAP_SIZE, "params": num_params(net),
         "seed": seed, "data_seed": data_seed, "val_seed": val_seed, "steps": steps, "batch": batch, "lr": lr,
-        "init": str(init) if init else None, "init_steps": _steps_of(init), "side_blind_arms": side_blind_arms,
+        "init": str(init) if init else None, "init_steps": init_steps, "side_blind_arms": side_blind_arms,
         "threads": threads, "train_crops": int(len(img_all)), "val_crops": int(len(val["img"])),
         "train_config": gen.__dict__, "val_config": val_gen.__dict__,
         "data_s": round(gen_s, 1), "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t_start, 1),
