@@ -179,7 +179,8 @@ def cmd_process(a: argparse.Namespace) -> int:
 
     bar = ProgressBar(enabled=not a.quiet)
     summary = process_recording(Path(a.rec), Path(a.out), ProcessOptions(pose_hz=a.pose_hz, workers=a.workers,
-                                                                         overwrite=a.overwrite),
+                                                                         overwrite=a.overwrite,
+                                                                         cameras_from=a.cameras_from),
                                 progress=bar.update)
     bar.close()
     print(summary)
@@ -356,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pose-hz", type=float, default=5.0, help="rate of 2D pose and 3D skeletons (default 5)")
     s.add_argument("--workers", type=int, default=2, help="camera worker processes (default 2)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out")
+    s.add_argument("--cameras-from", type=Path, metavar="RUN",
+                   help="reuse the camera stage (detections, 2D poses, looks) of an earlier run of this recording:"
+                        " reruns only multi-view, tracking and the cart")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_process)
     s = sub.add_parser("evaluate", help="per-stage metrics of an engine run against the recording's truth")

@@ -36,6 +36,7 @@ class ProcessOptions:
     workers: int = 2
     overwrite: bool = False
     cart: bool = True  # also read the load cells and write receipts.json and evidence.json
+    cameras_from: Path | None = None  # reuse the camera stage of an earlier run of this recording
 
 
 @dataclass
@@ -221,6 +222,33 @@ def _unit(v: np.ndarray) -> np.ndarray | None:
     return v / n if n > 1e-9 else None
 
 
+def cameras_from_run(rec, run_root: Path, pose_hz: float) -> dict[str, CameraResult]:
+    """The camera stage of an earlier run of the same recording (detections, 2D poses, looks), so tracking and
+    the cart can be rerun after a change without decoding and inferring every frame again."""
+    from engine.run import RunError, load_run
+
+    run = load_run(run_root)
+    m = run.manifest
+    if m.get("recording") != rec.id:
+        raise InputError(f"--cameras-from {run_root}: that run is of recording {m.get('recording')!r}, "
+                         f"not {rec.id!r}")
+    if abs(float(m.get("pose_hz", -1)) - pose_hz) > 1e-9:
+        raise InputError(f"--cameras-from {run_root}: that run has poses at {m.get('pose_hz')} Hz, not {pose_hz:g}; "
+                         f"pass --pose-hz {m.get('pose_hz')}")
+    out = {}
+    for c in rec.cameras:
+        try:
+            cf = run.camera_frames(c.id)
+        except (RunError, OSError) as e:
+            raise InputError(f"--cameras-from {run_root}: camera {c.id}: {e}") from None
+        if cf.appearance is None:
+            raise InputError(f"--cameras-from {run_root}: frames/{c.id}.npz keeps no clothing looks (a run written "
+                             f"before they were kept); process the recording without --cameras-from")
+        gaps = [g for g in m.get("camera_gaps", []) if g.get("camera") == c.id]
+        out[c.id] = CameraResult(cf, cf.appearance, gaps, 0.0)
+    return out
+
+
 def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: Progress | None):
     """Skeletons per tick, then tracks."""
     from engine.multiview import reconstruct
@@ -286,11 +314,15 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     results: dict[str, CameraResult] = {}
     stage: dict[str, float] = {}
     t0 = time.perf_counter()
+    if opts.cameras_from is not None:
+        results.update(cameras_from_run(rec, Path(opts.cameras_from), opts.pose_hz))
     for c in rec.cameras:  # smart cameras: their own 2D poses are used instead of the pixels
-        if c.keypoints:
+        if c.keypoints and c.id not in results:
             results[c.id] = keypoints_pass(rec_root, c.id, opts.pose_hz)
     video_cams = [cid for cid in cams if cid not in results]
-    if opts.workers <= 1:
+    if not video_cams:
+        pass
+    elif opts.workers <= 1:
         for n, cid in enumerate(video_cams):
             results[cid] = camera_pass(rec_root, cid, opts.pose_hz)
             if progress:
@@ -303,6 +335,8 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
                 if progress:
                     progress("cameras", (n + 1) / len(video_cams))
     results = {cid: results[cid] for cid in cams}
+    for r in results.values():
+        r.frames.appearance = np.asarray(r.appearance, np.float32)
     stage["cameras"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ticks, tracks, seen = world_pass(rec, results, opts.pose_hz, progress)

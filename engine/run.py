@@ -42,6 +42,7 @@ class CameraFrames:
     kp_frame: np.ndarray  # (K,) index into times
     kp: np.ndarray  # (K, 17, 3) u, v, score
     kp_det: np.ndarray  # (K,) index of the detection it came from
+    appearance: np.ndarray | None = None  # (K, DIM) clothing look per keypoint row (NaN unknown); None: not kept
 
     def at(self, t: float) -> tuple[float, np.ndarray, np.ndarray]:
         """(frame time, boxes (n, 4), keypoints (m, 17, 3)) of the processed frame nearest t."""
@@ -53,13 +54,13 @@ class CameraFrames:
     def save(self, path: Path) -> None:
         np.savez_compressed(path, times=self.times, det_frame=self.det_frame, det_box=self.det_box,
                             det_score=self.det_score, det_foot=self.det_foot, kp_frame=self.kp_frame, kp=self.kp,
-                            kp_det=self.kp_det)
+                            kp_det=self.kp_det, **({} if self.appearance is None else {"appearance": self.appearance}))
 
     @classmethod
     def load(cls, camera: str, path: Path) -> CameraFrames:
         z = np.load(path)
         return cls(camera, z["times"], z["det_frame"], z["det_box"], z["det_score"], z["det_foot"], z["kp_frame"],
-                   z["kp"], z["kp_det"])
+                   z["kp"], z["kp_det"], z["appearance"] if "appearance" in z.files else None)
 
 
 @dataclass

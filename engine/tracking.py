@@ -51,7 +51,6 @@ the `Track`s.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import permutations
 from typing import Sequence
 
 import cv2
@@ -69,11 +68,11 @@ STATURE_K = 1.29  # stature / (shin + thigh + torso side), adult proportions
 
 @dataclass
 class LinkerConfig:
-    gate_m: float = 0.7  # assignment gate on floor distance
+    gate_m: float = 0.5  # assignment gate on floor distance (2.5 m/s at 5 Hz)
     coast_gate_mps: float = 0.8  # the gate widens this much per second of coasting ...
     max_gate_m: float = 1.8  # ... up to this
     meas_sd_m: float = 0.06  # floor position noise (feet sway)
-    accel_sd: float = 2.0  # m/s^2, process noise of the constant-velocity model
+    accel_sd: float = 1.0  # m/s^2, process noise of the constant-velocity model (walking people)
     coast_damp: float = 0.6  # velocity kept per second of coasting
     height_weight: float = 1.0  # assignment cost per metre of height difference (tie-break)
     app_weight: float = 0.3  # assignment cost per unit of appearance distance (tie-break)
@@ -93,17 +92,21 @@ class LinkerConfig:
     tangle_m: float = 0.6
     release_m: float = 0.8
     settle_s: float = 0.5
+    settle_on_new_tangle: bool = True  # a parted member's new tangle settles its old group first
     reid_margin: float = 0.15
     height_scale_m: float = 0.1  # height difference that counts as much as a unit of appearance distance
     app_alpha: float = 0.1  # EMA rate of the look model
     relink_s: float = 10.0  # a lost track may be found again this long after
     exit_relink_s: float = 2.0  # a track "ended in the exit" may be found again this soon (it did not leave)
     reacquire_miss_s: float = 0.2  # a track missed this long may take over a new track born near it
+    loose_gate_m: float = 0.6  # second-chance gate around a confirmed track's last sighting (0: off)
     maha_gate: float = 13.8  # chi-square (2 dof, 99.9 %) gate on the Kalman innovation ...
     near_m: float = 0.3  # ... except within this distance, always allowed
     huber_sigma: float = 3.0  # innovations beyond this many sigmas update the filter less
     relink_speed: float = 1.5
     relink_max_cost: float = 0.6
+    fill_gap_s: float = 2.0  # a track's gaps up to this long get floor positions (straight line), joints unknown
+    fill_speed_mps: float = 1.5  # ... when walking that line needs no more than this speed
 
 
 @dataclass
@@ -141,7 +144,7 @@ class Track:
     birth_gate: str | None = None
     exit_gate: str | None = None
     height_m: float = float("nan")  # stature estimated from the skeleton's bone lengths
-    gaps: list[tuple[float, float]] = field(default_factory=list)  # (lost, found again) when relinked
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # times unseen between two sightings (relinked, or filled)
 
     @property
     def t_start(self) -> float:
@@ -392,6 +395,28 @@ def _look_distance(a: _Look, b: _Look, cfg: LinkerConfig) -> tuple[float, bool, 
     return 0.0, False, 0.0
 
 
+def _exchanges(n: int, allowed: list[tuple[int, int]], limit: int = 4096) -> list[tuple[int, ...]]:
+    """Every permutation of range(n) made of disjoint swaps drawn from `allowed` (the identity included),
+    at most `limit` of them."""
+    out: list[tuple[int, ...]] = []
+
+    def rec(k: int, perm: list[int], used: set[int]) -> None:
+        if len(out) >= limit:
+            return
+        if k == len(allowed):
+            out.append(tuple(perm))
+            return
+        rec(k + 1, perm, used)
+        i, j = allowed[k]
+        if i not in used and j not in used:
+            perm[i], perm[j] = j, i
+            rec(k + 1, perm, used | {i, j})
+            perm[i], perm[j] = i, j
+
+    rec(0, list(range(n)), set())
+    return out
+
+
 def _robust_height(hs: list[float]) -> float:
     return float(np.median(hs)) if hs else float("nan")
 
@@ -404,6 +429,7 @@ class _Group:
     open_pairs: dict[tuple[int, int], float] = field(default_factory=dict)  # pair -> t0
     t0: float = 0.0
     closest: tuple[float, float] = (np.inf, 0.0)  # (distance, t)
+    pair_closest: dict[tuple[int, int], tuple[float, float]] = field(default_factory=dict)  # pair -> (distance, t)
     settle_from: float | None = None
 
 
@@ -428,6 +454,7 @@ class Linker:
         self.next_id = 1
         self.t_first: float | None = None
         self.t_last: float | None = None
+        self.steps: list[float] = []  # every update's time: the grid a track's gaps are filled on
 
     # -- public -----------------------------------------------------------------------
     def update(self, t: float, poses: Sequence[Pose3D], appearance: Sequence[np.ndarray | None] | None = None
@@ -438,6 +465,7 @@ class Linker:
         if self.t_first is None:
             self.t_first = t
         self.t_last = t
+        self.steps.append(t)
         if appearance is not None and len(appearance) != len(poses):
             raise ValueError(f"appearance has {len(appearance)} entries for {len(poses)} poses")
         apps = [None] * len(poses) if appearance is None else [_unit(a) for a in appearance]
@@ -476,6 +504,20 @@ class Linker:
             for a, k in zip(r, c):
                 if ok[a, k]:
                     assigned[a] = dets[k]
+            # second chance, for a confirmed track that turned or stopped harder than its motion model allows:
+            # a detection left over within loose_gate_m of where it was last seen, when no other track is as
+            # near that detection
+            free_t = [a for a in range(B) if a not in assigned and self.live[a].confirmed]
+            free_d = [k for k in range(D) if dets[k] not in assigned.values()]
+            if free_t and free_d and cfg.loose_gate_m > 0:
+                last = np.array([self.live[a].raw_floor[-1] for a in free_t])
+                d2 = np.linalg.norm(last[:, None] - fl[free_d][None], axis=-1)
+                rival = dist[:, free_d].min(0)  # nearest track of all, by its prediction
+                ok2 = (d2 < cfg.loose_gate_m) & (dist[free_t][:, free_d] <= rival[None] + 1e-9)
+                r2, c2 = linear_sum_assignment(np.where(ok2, d2, big))
+                for a, k in zip(r2, c2):
+                    if ok2[a, k]:
+                        assigned[free_t[a]] = dets[free_d[k]]
         out: dict[int, str] = {}
         used = set(assigned.values())
         for a, b in enumerate(list(self.live)):
@@ -541,6 +583,7 @@ class Linker:
         for b in self.ended:
             if not b.confirmed or not b.times:
                 continue
+            self._fill_gaps(b)
             idn = b.ident
             tracks.append(Track(
                 id=idn.id, times=np.array(b.times), joints=np.array(b.joints).reshape(-1, 17, 3),
@@ -548,9 +591,39 @@ class Linker:
                 account=idn.account, party=idn.party, role=idn.role, born_in_entry=idn.born_in_entry,
                 ended_in_exit=b.end_reason == "exit", tangled=sorted(idn.tangled), reid=list(idn.reid),
                 flags=list(dict.fromkeys(idn.flags)), birth_gate=idn.birth_gate, exit_gate=b.exit_gate,
-                height_m=_robust_height(idn.heights or idn.heights_any), gaps=list(idn.gaps)))
+                height_m=_robust_height(idn.heights or idn.heights_any), gaps=sorted(set(idn.gaps))))
         tracks.sort(key=lambda tr: tr.id)
         return tracks
+
+    def _fill_gaps(self, b: _Body) -> None:
+        """Steps a track missed (occluded, merged with a neighbour) between two sightings: the person was there,
+        so the floor position is drawn on the straight line between them; joints stay unknown (NaN, confidence 0).
+        Only gaps up to fill_gap_s whose line needs no more than fill_speed_mps; the gaps filled are kept on the
+        identity (`gaps`), so nobody mistakes them for sightings."""
+        cfg = self.cfg
+        steps = np.array(self.steps)
+        T = np.array(b.times)
+        if len(T) < 2:
+            return
+        new = []
+        for i in np.flatnonzero(np.diff(T) > 1.5 / self.fps):
+            t0, t1 = T[i], T[i + 1]
+            if t1 - t0 > cfg.fill_gap_s:
+                continue
+            f0, f1 = b.floor[i], b.floor[i + 1]
+            if np.linalg.norm(f1 - f0) > cfg.fill_speed_mps * (t1 - t0):
+                continue
+            for t in steps[(steps > t0 + 1e-6) & (steps < t1 - 1e-6)]:
+                w = (t - t0) / (t1 - t0)
+                new.append((float(t), (1 - w) * f0 + w * f1))
+            b.ident.gaps.append((float(t0), float(t1)))
+        if not new:
+            return
+        nan = np.full((17, 3), np.nan)
+        rows = list(zip(b.times, b.joints, b.conf, b.floor, b.raw_floor)) + \
+            [(t, nan, np.zeros(17), f, f) for t, f in new]
+        rows.sort(key=lambda r: r[0])
+        b.times, b.joints, b.conf, b.floor, b.raw_floor = (list(c) for c in zip(*rows))
 
     # -- zones and scans ----------------------------------------------------------------
     def _zone(self, xy: np.ndarray, gates: list[Gate]) -> Gate | None:
@@ -720,12 +793,20 @@ class Linker:
                 g = self._group_of(a.key)
                 is_open = g is not None and pair in g.open_pairs
                 if not is_open and d < cfg.tangle_m:
+                    # a member that has already parted from its group meets someone new: settle that group
+                    # now, on the looks seen so far, so groups do not chain through a crowd
+                    for x in (a, b):
+                        gx = self._group_of(x.key)
+                        if gx is not None and x.settling and cfg.settle_on_new_tangle:
+                            self._decide(gx, t)
                     g = self._join(a, b, t)
                     g.open_pairs[pair] = t
                     is_open = True
                 if is_open:
                     if d < g.closest[0]:
                         g.closest = (d, t)
+                    if d < g.pair_closest.get(pair, (np.inf, 0.0))[0]:
+                        g.pair_closest[pair] = (d, t)
                     if d > cfg.release_m:
                         self._close_pair(g, pair, t)
         for g in list(self.groups):
@@ -759,6 +840,7 @@ class Linker:
                 ga.pre.setdefault(k, v)
             ga.open_pairs.update(gb.open_pairs)
             ga.closest = min(ga.closest, gb.closest)
+            ga.pair_closest.update(gb.pair_closest)
             ga.t0 = min(ga.t0, gb.t0)
             self.groups.remove(gb)
             g = ga
@@ -854,12 +936,13 @@ class Linker:
         keep = float(np.trace(C))
         # the stature terms are noisy: a decision must beat their spread, not only reid_margin
         need = self._need(2 * float(np.trace(V)))
-        if n <= 6:
-            ranked = sorted(((float(sum(C[i, p[i]] for i in range(n))), p) for p in permutations(range(n))),
-                            key=lambda x: x[0])
-        else:
-            r, c = linear_sum_assignment(C)
-            ranked = [(float(C[r, c].sum()), tuple(int(x) for x in c)), (keep, identity)]
+        # candidate outcomes: disjoint exchanges between bodies that were tangled with each other (an identity
+        # can only pass to a body it came within tangle_m of; a chain A-B, then B-C is two exchanges at two
+        # moments, never one three-way permutation at a single instant)
+        allowed = [(i, j) for i in range(n) for j in range(i + 1, n)
+                   if (min(keys[i], keys[j]), max(keys[i], keys[j])) in g.pair_closest]
+        ranked = sorted(((float(sum(C[i, p[i]] for i in range(n))), p) for p in _exchanges(n, allowed)),
+                        key=lambda x: x[0])
         reason = ""
         if not informative.any():
             chosen, chosen_cost, margin = identity, keep, 0.0
@@ -871,7 +954,7 @@ class Linker:
             else:
                 chosen, chosen_cost = identity, keep
             # margin: next best assignment's cost minus the chosen one's (negative: a better one was not taken)
-            margin = min(c for c, p in ranked if p != chosen) - chosen_cost if len(ranked) > 1 else np.inf
+            margin = min((c for c, p in ranked if p != chosen), default=np.inf) - chosen_cost
             if not informative.all():
                 reason = "partly compared: some looks missing (a track left or was born in the tangle)"
         swap = chosen != identity
@@ -884,12 +967,28 @@ class Linker:
                 (0.0 if not informative.any() else float("inf"))
         # chosen[i] = j: identity i continues with body j after t_swap
         mapping = {ids[i]: ids[chosen[i]] for i in range(n)}
-        dec = ReidDecision(t=float(t), tracks=tuple(ids), t_swap=float(g.closest[1]), mapping=mapping,
+        # each cycle of the exchange applies from the closest approach of its own bodies (not the group's)
+        cycles, seen = [], set()
+        for i in range(n):
+            if i in seen or chosen[i] == i:
+                continue
+            cyc, j = [], i
+            while j not in seen:
+                seen.add(j)
+                cyc.append(j)
+                j = chosen[j]
+            near = [g.pair_closest[(min(keys[a], keys[b]), max(keys[a], keys[b]))] for a in cyc for b in cyc
+                    if a < b and (min(keys[a], keys[b]), max(keys[a], keys[b])) in g.pair_closest]
+            cycles.append((cyc, float(min(near)[1]) if near else float(g.closest[1])))
+        t_swap = min((c[1] for c in cycles), default=float(g.closest[1]))
+        dec = ReidDecision(t=float(t), tracks=tuple(ids), t_swap=t_swap, mapping=mapping,
                            swapped=swap, cost_keep=keep, cost_chosen=chosen_cost, margin=float(margin),
                            ambiguous=ambiguous, reason=reason or ("final, at the recording's end" if final else ""),
                            margins=margins, threshold=need)
         if swap:
-            self._apply(keys, chosen, g.closest[1], bodies)
+            for cyc, tc in cycles:
+                sub = [keys[i] for i in cyc]
+                self._apply(sub, tuple(cyc.index(chosen[i]) for i in cyc), tc, bodies)
         one_party = len({bodies[k].ident.account for k in keys}) == 1 and bodies[keys[0]].ident.account
         for k in keys:
             b = bodies[k]

@@ -13,7 +13,7 @@ import pytest
 from data.skeleton import Body, PoseState, skeleton
 from data.store import read_store_dir
 from engine.multiview import reconstruct
-from engine.tracking import Linker, LinkerConfig, Track
+from engine.tracking import Linker, LinkerConfig, Track, _exchanges
 from engine.types import Pose3D
 
 FPS = 15.0
@@ -53,12 +53,13 @@ class Walker:
         return np.clip(self.look + rng.normal(0, 0.03, self.look.shape), 0, None)
 
 
-def run(store, scans, walkers, t_end, rng, extra=None, with_appearance=True, config=None, drop=None, place=None):
-    """Feed the walkers' poses to a Linker at FPS; returns (tracks, truth {name: (times, xy)})."""
-    lk = Linker(store, scans, FPS, config)
+def run(store, scans, walkers, t_end, rng, extra=None, with_appearance=True, config=None, drop=None, place=None,
+        fps=FPS):
+    """Feed the walkers' poses to a Linker at fps; returns (tracks, truth {name: (times, xy)})."""
+    lk = Linker(store, scans, fps, config)
     truth: dict[str, list] = {w.name: [] for w in walkers}
-    for k in range(int(round(t_end * FPS)) + 1):
-        t = k / FPS
+    for k in range(int(round(t_end * fps)) + 1):
+        t = k / fps
         poses, apps = [], []
         for w in walkers:
             if drop and drop(w.name, t):
@@ -255,6 +256,68 @@ def test_lost_track_ends_after_coasting(store):
     assert lk.active() == {}  # coasted 2.5 s, then ended
     tracks = lk.finish()
     assert len(tracks) == 1 and "lost" in tracks[0].flags and not tracks[0].ended_in_exit
+
+
+def test_short_gap_gets_floor_positions_not_joints(store):
+    """Hidden for 1 s mid-walk: the track has a floor position at every step of the gap, on the line between
+    the sightings, with no joints; a 3 s gap is left empty (the person may have gone anywhere)."""
+    rng = np.random.default_rng(8)
+    w = Walker("x", [(0.5, 0.7, 3.0), (2.0, 2.5, 3.0), (6.0, 6.5, 3.0), (7.0, 7.3, 3.0)], 1.7, RED)
+    hidden = [(2.0, 3.0), (3.5, 6.5)]
+    # in the second gap the person is also shown nowhere near: even a refound track gets no straight line
+    tracks, truth = run(store, SCANS_AB[:1], [w], 7.5, rng,
+                        drop=lambda name, t: any(a <= t < b for a, b in hidden))
+    assert len(tracks) == 1
+    tr = tracks[0]
+    path = dict((round(t, 4), xy) for t, xy in truth["x"])
+    inside = (tr.times >= 2.0) & (tr.times < 3.0)
+    assert inside.sum() == 15  # every step of the 1 s gap at 15 Hz
+    assert np.isnan(tr.joints[inside]).all() and (tr.confidence[inside] == 0).all()
+    for t, xy in zip(tr.times[inside], tr.floor[inside]):
+        assert np.linalg.norm(xy - np.array([np.interp(t, w.wp[:, 0], w.wp[:, 1]), 3.0])) < 0.15
+    assert not ((tr.times >= 3.6) & (tr.times < 6.4)).any()  # 3 s: not filled
+    assert any(abs(a - 2.0) < 0.1 and abs(b - 3.0) < 0.1 for a, b in tr.gaps)
+    assert path  # (the truth path itself was recorded only where seen)
+
+
+def test_sharp_turn_at_5_hz_keeps_its_track(store):
+    """A shopper walks briskly and turns back on the spot (forgot something); at 5 Hz the motion model overshoots
+    by a third of a metre, and the second-chance gate around the last sighting keeps the track: no step missed,
+    nothing to reacquire (without that gate: a gap and a `reacquired` flag)."""
+    rng = np.random.default_rng(9)
+    w = Walker("x", [(0.5, 0.7, 3.0), (1.5, 2.0, 3.0), (3.0, 4.7, 3.0), (4.0, 2.9, 3.0), (4.5, 2.9, 3.0),
+                     (7.0, 7.3, 3.0)], 1.7, RED)
+    tracks, truth = run(store, SCANS_AB[:1], [w], 7.5, rng, fps=5.0)
+    assert len(tracks) == 1 and tracks[0].born_in_entry and tracks[0].ended_in_exit
+    assert follows(tracks[0], truth["x"], outside=[]) > 0.97
+    assert not tracks[0].gaps and "reacquired" not in tracks[0].flags
+
+
+def test_exchanges_only_between_bodies_that_met():
+    assert sorted(_exchanges(3, [(0, 1), (1, 2)])) == [(0, 1, 2), (0, 2, 1), (1, 0, 2)]
+    assert sorted(_exchanges(4, [(0, 1), (2, 3)])) == [(0, 1, 2, 3), (0, 1, 3, 2), (1, 0, 2, 3), (1, 0, 3, 2)]
+    assert _exchanges(2, []) == [(0, 1)]
+
+
+def test_chained_tangles_never_pass_an_identity_between_people_who_never_met(store):
+    """A stands with B; B walks on and stands with C before A and B's tangle is settled. However the looks
+    compare, A's identity can only ever go to B's body (or stay), never to C's."""
+    rng = np.random.default_rng(10)
+    walkers = [Walker("A", [(1.0, 0.7, 3.0), (3.0, 3.0, 2.0), (6.0, 3.0, 2.0), (9.0, 7.3, 3.0)], 1.66, RED),
+               Walker("B", [(2.0, 0.7, 3.0), (4.0, 3.0, 2.45), (5.0, 3.0, 2.45), (5.6, 4.5, 3.6),
+                            (7.5, 4.5, 3.6), (10.0, 7.3, 3.2)], 1.84, BLUE),
+               Walker("C", [(3.0, 0.7, 3.0), (5.0, 4.5, 4.05), (8.0, 4.5, 4.05), (11.0, 7.3, 2.8)], 1.74, GREEN)]
+    scans = [{"t": 0.9 + i, "gate": "in-1", "kind": "entry", "account": f"acct-{n}", "party_size": 1,
+              "role": "shopper"} for i, n in enumerate("ABC")]
+    tracks, truth = run(store, scans, walkers, 11.5, rng)
+    by = {tr.account: tr for tr in tracks}
+    assert set(by) == {"acct-A", "acct-B", "acct-C"}
+    ids = {n: by[f"acct-{n}"].id for n in "ABC"}
+    for tr in tracks:
+        for d in tr.reid:
+            assert d.mapping.get(ids["A"], ids["A"]) != ids["C"] and d.mapping.get(ids["C"], ids["C"]) != ids["A"]
+    for n in "ABC":
+        assert follows(by[f"acct-{n}"], truth[n]) > 0.95, n
 
 
 # -- end to end: simulated store -> noisy 2D -> reconstruct -> linker -> IDF1 / MOTA -------------------------
