@@ -24,8 +24,9 @@ top-down grid (8 cm cells) of visible surface (each pixel weighs the m^2 it cove
 its depth, so near and far people count alike) and of highest point. Blobs are the
 grid's connected components after a one-cell dilation, so people side by side in the
 image but apart on the floor are apart here. A blob wider than 0.7 m is split between
-head cells (local height maxima above 1.3 m, 0.4 m or more apart, with the top surface
-sagging by 0.2 m or more between them: two heads, not a bent back). A blob is a person
+head cells (local height maxima above 0.9 m, so two people crouching side by side at a low shelf
+count too, 0.4 m or more apart, with the top surface sagging by 0.12 m or more between them: two
+heads, not a bent back). A blob is a person
 when it shows enough surface (0.05 m^2) and its top (98th percentile of height) is
 0.8-2.25 m; so a person half hidden by a shelf is still found from what shows above it.
 The box is the blob's pixels' box (full-resolution pixels), `height_m` the top, `foot`
@@ -78,8 +79,8 @@ class DepthParams:
     max_height_m: float = 2.25
     split_width_m: float = 0.7  # a blob wider than this on the floor may be several people ...
     split_sep_m: float = 0.4  # ... whose heads are at least this far apart
-    split_dip_m: float = 0.2  # ... with the top surface this much lower between them
-    split_min_top_m: float = 1.3  # ... and both standing (a bent back's two humps are one person)
+    split_dip_m: float = 0.12  # ... with the top surface this much lower between them
+    split_min_top_m: float = 0.9  # ... both at least this tall (crouching people's heads are at ~1 m)
     top_band_m: float = 0.45  # the foot is under the points this close to the top (head, shoulders) ...
     upright_m: float = 1.35  # ... when the blob is this tall (lower: bent or crouching, all its points)
     away_m: float = 0.08  # ... pushed this far away from the camera (we see people's near side)
