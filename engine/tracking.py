@@ -731,7 +731,8 @@ class Linker:
         xy = b.raw_floor[0]
         new_look = b.ident.look()
         cands = []
-        coasting = [o for o in self.live if o.confirmed and o is not b and tb - o.last_seen >= cfg.reacquire_miss_s]
+        coasting = [o for o in self.live if o.confirmed and o is not b and
+                    tb - o.last_seen >= min(cfg.reacquire_miss_s, 1.0 / self.fps) - 1e-6]  # unseen at the birth
         for o in self.ended + coasting:
             if o in coasting:  # still coasting: the new track may be its person, found again
                 gap = tb - o.last_seen
