@@ -5,7 +5,9 @@
 Each seed is a random corner-store scenario with about 40 % adversarial actions (simultaneous
 reaches, look-alikes, put-backs and misplaced returns, hand-overs, touches, sensor and camera
 faults), simulated and processed (perception) once and kept under ROOT/seed-N/{rec,run}.
-Existing complete pairs are reused, so the command can be rerun to extend the set.
+Existing complete pairs are reused, so the command can be rerun to extend the set; `--reprocess`
+processes the kept recordings again (after a change to perception), `--retrack` only reruns
+multi-view, tracking and the cart on each run's kept camera stage (`walkout process --cameras-from`).
 """
 from __future__ import annotations
 
@@ -42,8 +44,9 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-def ensure(seed: int, root: Path = ROOT, workers: int = 2, store: str = "corner-store") -> tuple[Path, Path]:
-    """(rec, run) of one seed, simulated and processed if not there yet."""
+def ensure(seed: int, root: Path = ROOT, workers: int = 2, store: str = "corner-store", redo: str = ""
+           ) -> tuple[Path, Path]:
+    """(rec, run) of one seed, simulated and processed if not there yet (or again: redo "process" / "track")."""
     d = root / f"seed-{seed}"
     rec, run = d / "rec", d / "run"
     if not (rec / "recording.json").exists():
@@ -51,8 +54,12 @@ def ensure(seed: int, root: Path = ROOT, workers: int = 2, store: str = "corner-
         cams = auto_cameras(st, AutoCameras())
         sc = random_scenario(adversarial_knobs(seed, store), st, cat, [c.id for c in cams])
         simulate(sc, rec, overwrite=True, workers=workers)
-    if not (run / "run.json").exists() or not (run / "looks.npz").exists():
-        process_recording(rec, run, ProcessOptions(pose_hz=5, workers=workers, overwrite=True))
+    cams = d / "run.cameras"  # the camera stage, kept for --retrack
+    if redo == "process" or not (cams / "run.json").exists() or not (cams / "looks.npz").exists():
+        process_recording(rec, cams, ProcessOptions(pose_hz=5, workers=workers, overwrite=True, cart=False))
+        redo = "track"
+    if redo == "track" or not (run / "run.json").exists():
+        process_recording(rec, run, ProcessOptions(pose_hz=5, workers=workers, overwrite=True, cameras_from=cams))
     return rec, run
 
 
@@ -61,10 +68,14 @@ def main() -> int:
     ap.add_argument("--seeds", default="100-115")
     ap.add_argument("--root", type=Path, default=ROOT)
     ap.add_argument("--workers", type=int, default=2)
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--reprocess", action="store_true", help="process the kept recordings again")
+    g.add_argument("--retrack", action="store_true", help="rerun multi-view, tracking and the cart only")
     a = ap.parse_args()
+    redo = "process" if a.reprocess else "track" if a.retrack else ""
     for s in parse_seeds(a.seeds):
         t0 = time.perf_counter()
-        rec, run = ensure(s, a.root, a.workers)
+        rec, run = ensure(s, a.root, a.workers, redo=redo)
         print(f"seed {s}: {rec} {run} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return 0
 
