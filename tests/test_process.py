@@ -46,9 +46,9 @@ def test_tracking_and_pose_metrics_on_a_short_recording(processed):
     rec, run_dir = processed
     r = evaluate(rec, load_run(run_dir))
     t, p = r["tracking"], r["pose"]
-    # thresholds for a 24 s, 3-person recording: well inside what `benchmarks/bench_process.py` measures
-    assert t["mota"] >= 0.8 and t["idf1"] >= 0.8, t
-    assert p["mpjpe_m"] <= 0.25 and p["wrist_median_m"] <= 0.45, p
+    # issue 3's bars, on a 24 s, 3-person recording (measured: IDF1 and MOTA 1.00, MPJPE 4.8 cm, wrist 2.8 cm)
+    assert t["mota"] >= 0.95 and t["idf1"] >= 0.97 and t["visits_clean"] == t["visits"], t
+    assert p["mpjpe_m"] <= 0.08 and p["wrist_median_m"] <= 0.06, p
 
 
 def test_a_broken_recording_exits_2_with_a_message(tmp_path, processed):
@@ -61,6 +61,48 @@ def test_a_broken_recording_exits_2_with_a_message(tmp_path, processed):
     assert r.returncode == 2, r.stderr
     assert "cam-01.mp4" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_rerun_from_the_camera_stage(processed, tmp_path):
+    """--cameras-from reruns multi-view, tracking and the cart on a kept camera stage: same tracks, no decoding;
+    a run of another recording, of another pose rate or without looks is refused with a message, exit 2."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    rec, run_dir = processed
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "app.cli", "process", str(rec), "-q", *map(str, args)],
+                              capture_output=True, text=True, cwd=REPO)
+
+    r = cli("--out", tmp_path / "again", "--cameras-from", run_dir)
+    assert r.returncode == 0, r.stderr
+    a, b = load_run(run_dir), load_run(tmp_path / "again")
+    assert list(a.people) == list(b.people)
+    assert np.allclose(a.joints, b.joints, equal_nan=True) and np.allclose(a.floor, b.floor, equal_nan=True)
+    assert b.manifest["camera_s"] == {c: 0.0 for c in b.manifest["cameras"]}
+    assert (tmp_path / "again" / "receipts.json").is_file()
+
+    r = cli("--out", tmp_path / "x1", "--cameras-from", run_dir, "--pose-hz", "10")
+    assert r.returncode == 2 and "--pose-hz" in r.stderr and "Traceback" not in r.stderr
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    meta = json.loads((other / "run.json").read_text())
+    meta["recording"] = "someone-else"
+    (other / "run.json").write_text(json.dumps(meta))
+    r = cli("--out", tmp_path / "x2", "--cameras-from", other)
+    assert r.returncode == 2 and "someone-else" in r.stderr and "Traceback" not in r.stderr
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    cam = a.manifest["cameras"][0]
+    z = dict(np.load(old / "frames" / f"{cam}.npz"))
+    z.pop("appearance")
+    np.savez_compressed(old / "frames" / f"{cam}.npz", **z)
+    r = cli("--out", tmp_path / "x3", "--cameras-from", old)
+    assert r.returncode == 2 and "no clothing looks" in r.stderr and "Traceback" not in r.stderr
+    assert not any((tmp_path / f"x{i}").exists() for i in (1, 2, 3))
 
 
 def _smart_camera_copy(rec: Path, out: Path, noise_px: float = 2.0) -> Path:
