@@ -8,7 +8,9 @@ the `Track`s.
   on the floor position; detections are assigned to tracks with
   scipy.optimize.linear_sum_assignment on floor distance (plus a small
   height / appearance term as a tie-break), gated at `gate_m`, wider for a
-  track that has been coasting.
+  track that has been coasting; a confirmed track left without a detection
+  gets a second chance at one within `loose_gate_m` of its last sighting
+  that no other track is nearer (a sharp turn the motion model overshot).
 - **Birth.** An unassigned, confident detection starts a tentative track;
   `confirm_hits` hits make it a track. Normally people are born in an entry
   zone just after a scan, but a confident person anywhere else (already
@@ -27,19 +29,25 @@ the `Track`s.
 - **End.** A track missed for `exit_coast_s` with its last position in an
   exit zone ends there (`ended_in_exit`); a track missed for `coast_s`
   (`tangled_coast_s` while tangled) ends as `lost`; the rest end at
-  `finish()`.
+  `finish()`. Gaps of up to `fill_gap_s` between two sightings of a track
+  are filled with floor positions on the line between them (joints unknown,
+  confidence 0; listed in `gaps`): a person hidden for a second is there.
 - **Tangles.** Two tracks closer than `tangle_m` are tangled until they are
   `release_m` apart: the interval is stored on both (`tangled`), neither
   track is dropped, and their look models are frozen. Tracks tangled
-  together form a group. Once the group has parted and each member has been
-  seen apart for `settle_s`, identities are decided by comparing each
+  together form a group; a member that has parted and meets someone new
+  settles its old group first, so groups do not chain through a crowd. Once
+  the group has parted and each member has been seen apart for `settle_s`,
+  identities are decided by comparing each
   identity's look before the tangle with each body's look after it: caller
   appearance vectors (unit length; they decide when given), and stature
   from the skeleton's bone lengths (a veto on clearly different bodies, or
   the only cue without appearance, then with a threshold that clears its
-  noise). The cheapest assignment is applied (the tracks' histories are
-  exchanged from the moment of closest approach) only when it beats keeping
-  the identities by `reid_margin` (or that noise threshold). A member that
+  noise). The outcomes weighed are disjoint exchanges between tracks that
+  were tangled with each other (an identity never jumps to someone its body
+  never came near); the cheapest is applied only when it beats keeping the
+  identities by `reid_margin` (or that noise threshold), each exchange from
+  its own pair's closest approach. A member that
   parts while the others stay tangled is released early when its look
   clearly matches its own. Every decision is recorded on the tracks
   (`reid`: costs, margins, threshold, reason); close calls are flagged
