@@ -15,7 +15,7 @@ from data.recording import open_recording
 from data.render import Background
 from data.scenario import read_scenario
 from data.simulate import simulate
-from engine.detection import ColourDetector, DepthDetector, PersonDetector
+from engine.detection import ColourDetector, DepthDetector, DepthParams, PersonDetector
 from engine.frames import CameraStream, Frame
 
 SCENARIO = """
@@ -215,6 +215,20 @@ def test_side_by_side_people_are_split(rec):
     dets = DepthDetector(rec.store, cam)(scene_depth(rec, cam, [(3.0, 2.75, 1.75), (3.5, 2.75, 1.7)]))
     assert len(dets) == 2
     assert sorted(round(float(d.foot[0]), 1) for d in dets) == pytest.approx([3.0, 3.5], abs=0.11)
+
+
+def test_people_crouching_side_by_side_are_split(rec):
+    """Two shoppers crouching at a low shelf 0.55 m apart (heads at about 1.1 m): two people, not one blob
+    (with the heads-from-1.3-m rule of session 3 they were one)."""
+    from dataclasses import replace
+
+    cam = rec.camera("cam-01")
+    depth = scene_depth(rec, cam, [(3.0, 2.75, 1.05), (3.55, 2.75, 1.1)])
+    dets = DepthDetector(rec.store, cam)(depth)
+    assert len(dets) == 2
+    assert sorted(round(float(d.foot[0]), 2) for d in dets) == pytest.approx([3.0, 3.55], abs=0.12)
+    old = DepthDetector(rec.store, cam, replace(DepthParams(), split_min_top_m=1.3))(depth)
+    assert len(old) == 1
 
 
 def test_person_partly_behind_a_shelf_is_found(rec):
