@@ -6,7 +6,7 @@
 Random recordings are 60 s of corner-store with 8 shoppers in the store at once (as
 benchmarks/bench_simulate.py makes them); the hard cases are benchmarks/scenarios/*.yaml
 (tangles between look-alikes, head-on crossings, parties, a camera blackout). Each recording is
-simulated and processed once and kept under ROOT; `--retrack` reuses the kept camera stage
+simulated once and kept under ROOT, with its camera stage; `--retrack` reuses that camera stage
 (`walkout process --cameras-from`), so a change to multi-view or tracking is measured in seconds.
 
 Prints, per recording and in all: IDF1, MOTA, identity switches, visits tracked entry to exit with
@@ -33,16 +33,11 @@ from engine.process import ProcessOptions, process_recording
 from engine.run import load_run
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from cart_dataset import parse_seeds  # noqa: E402
+
 SCENARIOS = REPO / "benchmarks" / "scenarios"
 ROOT = Path("/tmp/walkout-bench/track")
-
-
-def parse_seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in filter(None, text.split(",")):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
 
 
 def make_recording(name: str, rec: Path) -> None:
@@ -92,12 +87,10 @@ def main() -> int:
     for name in names:
         rec, run_dir = a.root / name / "rec", a.root / name / "run"
         make_recording(name, rec)
-        keep = run_dir.parent / "run.cameras"
-        if a.retrack and (keep / "run.json").is_file():
-            process_recording(rec, run_dir, ProcessOptions(overwrite=True, cameras_from=keep))
-        elif not (run_dir / "run.json").is_file() or not a.retrack:
+        keep = run_dir.parent / "run.cameras"  # the camera stage
+        if not a.retrack or not (keep / "run.json").is_file():
             process_recording(rec, keep, ProcessOptions(overwrite=True, cart=False))
-            process_recording(rec, run_dir, ProcessOptions(overwrite=True, cameras_from=keep))
+        process_recording(rec, run_dir, ProcessOptions(overwrite=True, cameras_from=keep))
         run = load_run(run_dir)
         tr, pairs = evaluate_tracking(rec, run)
         pose = evaluate_poses(rec, run, pairs)

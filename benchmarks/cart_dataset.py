@@ -35,7 +35,7 @@ def adversarial_knobs(seed: int, store: str = "corner-store") -> Knobs:
 
 def parse_seeds(text: str) -> list[int]:
     out: list[int] = []
-    for part in text.split(","):
+    for part in filter(None, text.split(",")):
         if "-" in part:
             a, b = part.split("-")
             out += list(range(int(a), int(b) + 1))

@@ -41,8 +41,7 @@ class ProcessOptions:
 
 @dataclass
 class CameraResult:
-    frames: CameraFrames
-    appearance: np.ndarray  # (K, DIM) per keypoint row, NaN when unknown
+    frames: CameraFrames  # with its clothing looks (`appearance`, NaN rows when unknown)
     gaps: list[dict]
     seconds: float
 
@@ -150,10 +149,11 @@ def camera_pass(rec_root: Path, cam_id: str, pose_hz: float) -> CameraResult:
                           float).reshape(-1, 3),
         kp_frame=np.array([fi for fi, _, _ in kp_rows], int),
         kp=np.array([kp for _, _, kp in kp_rows], np.float32).reshape(-1, 17, 3),
-        kp_det=np.array([first_det[fi] + di for fi, di, _ in kp_rows], int))
+        kp_det=np.array([first_det[fi] + di for fi, di, _ in kp_rows], int),
+        appearance=np.array(apps, np.float32).reshape(-1, 12))
     cam = rec.camera(cam_id)
     gaps = camera_gaps(cam_id, times, cam.fps, black, rec.duration_s)
-    return CameraResult(cf, np.array(apps, np.float32).reshape(-1, 12), gaps, time.perf_counter() - t0)
+    return CameraResult(cf, gaps, time.perf_counter() - t0)
 
 
 def keypoints_pass(rec_root: Path, cam_id: str, pose_hz: float) -> CameraResult:
@@ -210,9 +210,9 @@ def keypoints_pass(rec_root: Path, cam_id: str, pose_hz: float) -> CameraResult:
     n = len(kps)
     cf = CameraFrames(cam_id, np.array(out_t, float), np.array(kp_frame, int), np.array(boxes, int).reshape(-1, 4),
                       np.array(scores, float), np.full((n, 3), np.nan), np.array(kp_frame, int),
-                      np.array(kps, np.float32).reshape(-1, 17, 3), np.arange(n))
+                      np.array(kps, np.float32).reshape(-1, 17, 3), np.arange(n), np.full((n, 12), np.nan, np.float32))
     gaps = camera_gaps(cam_id, times_a, cam.fps, np.zeros(len(times_a), bool), rec.duration_s)
-    return CameraResult(cf, np.full((n, 12), np.nan, np.float32), gaps, time.perf_counter() - t0)
+    return CameraResult(cf, gaps, time.perf_counter() - t0)
 
 
 def _unit(v: np.ndarray) -> np.ndarray | None:
@@ -245,7 +245,7 @@ def cameras_from_run(rec, run_root: Path, pose_hz: float) -> dict[str, CameraRes
             raise InputError(f"--cameras-from {run_root}: frames/{c.id}.npz keeps no clothing looks (a run written "
                              f"before they were kept); process the recording without --cameras-from")
         gaps = [g for g in m.get("camera_gaps", []) if g.get("camera") == c.id]
-        out[c.id] = CameraResult(cf, cf.appearance, gaps, 0.0)
+        out[c.id] = CameraResult(cf, gaps, 0.0)
     return out
 
 
@@ -272,7 +272,7 @@ def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: 
             for r in np.flatnonzero(cf.kp_frame == fi):
                 poses.append(Pose2D(cid, float(cf.times[fi]), cf.kp[r].astype(float),
                                     tuple(int(v) for v in cf.det_box[cf.kp_det[r]]), int(r)))
-                apps.append(res.appearance[r])
+                apps.append(cf.appearance[r])
         people = reconstruct(poses, cams, float(tk), prev)
         looks = []
         for p in people:
@@ -320,14 +320,12 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
         if c.keypoints and c.id not in results:
             results[c.id] = keypoints_pass(rec_root, c.id, opts.pose_hz)
     video_cams = [cid for cid in cams if cid not in results]
-    if not video_cams:
-        pass
-    elif opts.workers <= 1:
+    if video_cams and opts.workers <= 1:
         for n, cid in enumerate(video_cams):
             results[cid] = camera_pass(rec_root, cid, opts.pose_hz)
             if progress:
                 progress("cameras", (n + 1) / len(video_cams))
-    else:
+    elif video_cams:
         with ProcessPoolExecutor(max_workers=opts.workers, mp_context=mp.get_context("spawn")) as ex:
             futs = {ex.submit(camera_pass, rec_root, cid, opts.pose_hz): cid for cid in video_cams}
             for n, f in enumerate(as_completed(futs)):
@@ -335,8 +333,6 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
                 if progress:
                     progress("cameras", (n + 1) / len(video_cams))
     results = {cid: results[cid] for cid in cams}
-    for r in results.values():
-        r.frames.appearance = np.asarray(r.appearance, np.float32)
     stage["cameras"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ticks, tracks, seen = world_pass(rec, results, opts.pose_hz, progress)

@@ -976,28 +976,17 @@ class Linker:
                 (0.0 if not informative.any() else float("inf"))
         # chosen[i] = j: identity i continues with body j after t_swap
         mapping = {ids[i]: ids[chosen[i]] for i in range(n)}
-        # each cycle of the exchange applies from the closest approach of its own bodies (not the group's)
-        cycles, seen = [], set()
-        for i in range(n):
-            if i in seen or chosen[i] == i:
-                continue
-            cyc, j = [], i
-            while j not in seen:
-                seen.add(j)
-                cyc.append(j)
-                j = chosen[j]
-            near = [g.pair_closest[(min(keys[a], keys[b]), max(keys[a], keys[b]))] for a in cyc for b in cyc
-                    if a < b and (min(keys[a], keys[b]), max(keys[a], keys[b])) in g.pair_closest]
-            cycles.append((cyc, float(min(near)[1]) if near else float(g.closest[1])))
-        t_swap = min((c[1] for c in cycles), default=float(g.closest[1]))
+        # each exchange (a swap of two tracks that were tangled together) applies from that pair's closest approach
+        swaps = [(i, chosen[i], g.pair_closest[(min(keys[i], keys[chosen[i]]), max(keys[i], keys[chosen[i]]))][1])
+                 for i in range(n) if i < chosen[i]]
+        t_swap = min((tc for _, _, tc in swaps), default=float(g.closest[1]))
         dec = ReidDecision(t=float(t), tracks=tuple(ids), t_swap=t_swap, mapping=mapping,
                            swapped=swap, cost_keep=keep, cost_chosen=chosen_cost, margin=float(margin),
                            ambiguous=ambiguous, reason=reason or ("final, at the recording's end" if final else ""),
                            margins=margins, threshold=need)
         if swap:
-            for cyc, tc in cycles:
-                sub = [keys[i] for i in cyc]
-                self._apply(sub, tuple(cyc.index(chosen[i]) for i in cyc), tc, bodies)
+            for i, j, tc in swaps:
+                self._apply([keys[i], keys[j]], (1, 0), tc, bodies)
         one_party = len({bodies[k].ident.account for k in keys}) == 1 and bodies[keys[0]].ident.account
         for k in keys:
             b = bodies[k]
