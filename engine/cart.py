@@ -10,6 +10,7 @@ ranked alternatives the reviewer sees, and their weight is what the visit's conf
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ QTY_PRIOR = {1: 0.85, 2: 0.11, 3: 0.03, 4: 0.01}
 NOBODY = -1  # the hand of someone the tracker does not see
 NOBODY_DISTANCE_M = 0.9  # an unseen hand scores like a seen one this far from the bin
 MIN_POSTERIOR = 1e-4
-PAIR_PRIOR = 0.5  # two one-unit reaches, against QTY_PRIOR[1] for one
+PAIR_PRIOR = 0.5  # each one-unit reach beyond the first at once, against QTY_PRIOR[1] for one
+MAX_REACHES = 3  # a change is read as at most this many one-unit reaches at once (a crowd at one cell)
+REACH_MIN_LH = 0.01  # a reach into a crowd of three is only considered for hands this likely to be in
 ACTIVE_HAND = 0.8  # how likely a hand in a bin while its cell's load changes took part in the change
 
 
@@ -56,10 +59,10 @@ class Hypothesis:
     hand_m: float = float("nan")
     posterior: float = 0.0
     visit: str | None = None  # whose cart it changes (None: an associate's hand, or nobody tracked)
-    also: Hypothesis | None = None  # a second reach read from the same change (two units at once)
+    also: Hypothesis | None = None  # a further reach read from the same change (several units at once)
 
     def parts(self) -> list[Hypothesis]:
-        return [self] if self.also is None else [self, self.also]
+        return [self] + (self.also.parts() if self.also is not None else [])
 
 
 @dataclass
@@ -170,24 +173,38 @@ class Cart:
         return [h for h in hyps if h.posterior >= MIN_POSTERIOR] or hyps[:1], viewed
 
     def _pairs(self, ch: Change, units: list[tuple[Hypothesis, float, float]]) -> list[Hypothesis]:
-        """Two one-unit takes at once on this cell (two people, or two bins): their weights add up."""
+        """Two or three one-unit takes at once on this cell (several people, or bins): their weights add up."""
         out = []
-        for i in range(len(units)):
-            for j in range(i + 1, len(units)):
-                (a, la, wa), (b, lb, wb) = units[i], units[j]
-                if a.track == b.track and a.track != NOBODY and (a.bin == b.bin or a.visit != b.visit):
-                    continue  # one hand, one bin, two units: that is qty 2; one hand has one owner
-                if a.bin == b.bin and a.sku == b.sku and self.bins[a.bin][a.sku] < 2:
+        likely = [u for u in units if u[1] >= REACH_MIN_LH]
+        for k in range(2, MAX_REACHES + 1):
+            for group in itertools.combinations(units if k == 2 else likely, k):
+                if not self._can_reach_together([g[0] for g in group]):
                     continue
-                pa, pb = self.catalog.by_sku[a.sku], self.catalog.by_sku[b.sku]
-                var_sd = math.sqrt(pa.weight_sd_g ** 2 + pb.weight_sd_g ** 2)
-                lw = weight_likelihood(ch.delta_g, ch.sd_g, wa + wb, var_sd, -1)
-                s = lw * la * lb * PAIR_PRIOR
+                prods = [self.catalog.by_sku[g[0].sku] for g in group]
+                var_sd = math.sqrt(sum(p.weight_sd_g ** 2 for p in prods))
+                lw = weight_likelihood(ch.delta_g, ch.sd_g, sum(g[2] for g in group), var_sd, -1)
+                s = lw * math.prod(g[1] for g in group) * PAIR_PRIOR ** (k - 1)
                 if s > 0:
-                    out.append(Hypothesis("take", a.track, a.bin, a.sku, 1, s, a.hand, a.hand_m, visit=a.visit,
-                                          also=Hypothesis("take", b.track, b.bin, b.sku, 1, 0.0, b.hand, b.hand_m,
-                                                          visit=b.visit)))
+                    out.append(self._chain([g[0] for g in group], s))
         return out
+
+    def _can_reach_together(self, reaches: list[Hypothesis]) -> bool:
+        """Reaches that can be one change: one hand in one bin twice is qty 2, not two reaches; one hand has
+        one owner; a bin gives only what it holds."""
+        for a, b in itertools.combinations(reaches, 2):
+            if a.track == b.track and a.track != NOBODY and (a.bin == b.bin or a.visit != b.visit):
+                return False
+        wanted = Counter((h.bin, h.sku) for h in reaches)
+        return all(self.bins[b][s] >= n for (b, s), n in wanted.items())
+
+    @staticmethod
+    def _chain(reaches: list[Hypothesis], score: float) -> Hypothesis:
+        """The first reach carries the group's score; the others hang from it as `also`."""
+        tail = None
+        for h in reversed(reaches[1:]):
+            tail = Hypothesis("take", h.track, h.bin, h.sku, 1, 0.0, h.hand, h.hand_m, visit=h.visit, also=tail)
+        a = reaches[0]
+        return Hypothesis("take", a.track, a.bin, a.sku, 1, score, a.hand, a.hand_m, visit=a.visit, also=tail)
 
     def _what(self, ch: Change, b: Bin, track: int, role: str | None, visit: str | None
               ) -> list[tuple[str, str, int]]:
@@ -256,21 +273,21 @@ class Cart:
         return r
 
     def hand_over(self, t: float, a: str, b: str, strength: float,
-                  look: Callable[[list[str]], "np.ndarray | None"] | None = None) -> Transfer:
+                  look: Callable[[str, str, list[str]], "np.ndarray | None"] | None = None) -> Transfer:
         """Something may have passed between parties a and b at t (probability `strength`): who gave what.
 
         Each (giver, product) among what either party carries shares `strength`, weighed by the
-        product classifier's view of the hands where they met (`look`, when given). The reading
-        applied is the likeliest receipt change: no hand-over when that is likelier than any one
-        (giver, product); its posterior is what the visits' confidence keeps."""
+        product classifier (`look(giver, receiver, skus)`, when given: how well each product fits
+        'in the giver's hand before, in the receiver's after', comparable across both directions).
+        The reading applied is the likeliest receipt change: no hand-over when that is likelier
+        than any one (giver, product); its posterior is what the visits' confidence keeps."""
         options = [(g, r, sku) for g, r in ((a, b), (b, a)) for sku in self.carrying[g]]
         weights = np.ones(len(options))
-        if options and look is not None:
-            skus = sorted({sku for _, _, sku in options})
-            p = look(skus) if len(skus) > 1 else None
-            if p is not None:
-                by = dict(zip(skus, np.clip(np.asarray(p, float), 0.02, 1.0)))
-                weights = np.array([by[sku] for _, _, sku in options])
+        skus = sorted({sku for _, _, sku in options})
+        if look is not None and len(skus) > 1:
+            fits = {(g, r): look(g, r, skus) for g, r in ((a, b), (b, a)) if self.carrying[g]}
+            if all(f is not None for f in fits.values()):
+                weights = np.array([float(fits[(g, r)][skus.index(sku)]) for g, r, sku in options])
         weights = weights / weights.sum() if len(weights) else weights
         alts: list[tuple[str, str, str | None, float]] = [(a, b, None, 1.0 - strength if options else 1.0)]
         alts += [(g, r, sku, float(strength * w)) for (g, r, sku), w in zip(options, weights)]

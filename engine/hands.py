@@ -97,6 +97,7 @@ class Meeting:
     distance_m: float
     point: tuple[float, float, float] = (float("nan"),) * 3  # where the hands met
     owners: tuple[str | None, str | None] = (None, None)  # the two hands' parties, filled in by the cart
+    hands: tuple[str, str] = ("right", "right")  # the hand each held out (a's, b's)
 
 
 def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Meeting]:
@@ -145,5 +146,6 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
                 if e - s >= need:
                     k = s + int(np.argmin(d[s:e]))
                     p = (wa[k] + wb[k]) / 2
-                    out.append(Meeting(a, b, float(run.t[k]), float(d[k]), (float(p[0]), float(p[1]), float(p[2]))))
+                    out.append(Meeting(a, b, float(run.t[k]), float(d[k]), (float(p[0]), float(p[1]), float(p[2])),
+                                       hands=(HANDS[ia[k]][0], HANDS[ib[k]][0])))
     return out

@@ -17,7 +17,7 @@ import numpy as np
 from data.recording import Recording, open_recording
 from engine.cart import NOBODY, Cart, Hypothesis, ProductViewer, Reading, Transfer
 from engine.evidence import Alternative, Event, Evidence, LineEvidence, ReceiptLine, Visit
-from engine.hands import box_distance, hand_meetings
+from engine.hands import Meeting, box_distance, hand_meetings
 from engine.looks import PartyOwners
 from engine.run import Run, load_run
 from engine.visit_confidence import Calibration, VisitRisk, load_calibration
@@ -29,6 +29,10 @@ TRACK_DOUBTS = ("account-ambiguous", "reid-ambiguous", "reid-ambiguous-exit", "r
                 "reacquired", "no-scan")
 SHELF_CLEAR_M = 0.3  # hands meeting nearer a shelf than this are two reaches, not a hand-over
 HANDS_MEET_M = 0.13  # hands this close, both held out, both people still: a hand-over
+HELD_BEFORE_S = (-1.2, -0.9, -0.6)  # when the giver still holds the item at rest, before reaching out
+HELD_AFTER_S = (0.8, 1.1, 1.4)  # when the receiver holds it, hand drawn back
+VIEW_FLOOR = 0.02  # a view never rules a product out entirely
+MOVED_WEIGHT = 0.25  # how much 'it left the giver's hand, was new in the receiver's' counts beside 'it was there'
 
 
 @dataclass
@@ -98,8 +102,7 @@ def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], view
         va, vb = (owners(m.a, m.t)[0][0] if cart.roles[m.a] != "associate" else None,
                   owners(m.b, m.t)[0][0] if cart.roles[m.b] != "associate" else None)
         m.owners = (va, vb)
-        at_shelf = any(box_distance(np.asarray(m.point), lo, hi) < SHELF_CLEAR_M for lo, hi in shelves)
-        if va and vb and va != vb and not at_shelf:
+        if va and vb and va != vb and not _reaching_into_shelf(rec, m, shelves, changes):
             timeline.append((m.t, 1, m))
     timeline.sort(key=lambda x: (x[0], x[1]))
     readings: list[Reading] = []
@@ -110,12 +113,53 @@ def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], view
         else:
             # measured on truth poses: true hand-overs meet within 0.13 m (16 of 18), passers-by from 0.15 m
             strength = 0.95 if item.distance_m < HANDS_MEET_M else 0.4
-            look = None
-            if viewer is not None and hasattr(viewer, "at_point"):
-                def look(skus: list[str], m=item) -> np.ndarray | None:  # the item in the giver's hand, just before
-                    return viewer.at_point(m.t - 0.3, np.asarray(m.point), None, skus)
+            look = _hand_over_look(viewer, item) if viewer is not None else None
             transfers.append(cart.hand_over(item.t, item.owners[0], item.owners[1], strength, look))
     return cart, readings, transfers
+
+
+def _reaching_into_shelf(rec: Recording, m: Meeting, shelves: list[tuple[np.ndarray, np.ndarray]],
+                         changes: dict[str, list]) -> bool:
+    """Hands meeting at a shelf are two reaches when a cell there changed load then; a hand-over moves none."""
+    p = np.asarray(m.point)
+    if not any(box_distance(p, lo, hi) < SHELF_CLEAR_M for lo, hi in shelves):
+        return False
+    cells = {b.sensor for b in rec.store.bins
+             if box_distance(p, np.asarray(b.min, float), np.asarray(b.max, float)) < SHELF_CLEAR_M}
+    return any(abs(c.t0 - m.t) <= 2.0 for s in cells for c in changes.get(s, []))
+
+
+def _held_fit(viewer: ProductViewer, track: int, hand: str, t: float, offsets: tuple[float, ...],
+              skus: list[str]) -> np.ndarray | None:
+    """Mean log-probability of each product in one hand over a few moments (None when never seen)."""
+    logs = []
+    for dt in offsets:
+        p = viewer(t + dt, track, hand, skus)
+        if p is not None:
+            logs.append(np.log(np.clip(np.asarray(p, float), VIEW_FLOOR, 1.0)))
+    return np.mean(logs, axis=0) if logs else None
+
+
+def _hand_over_look(viewer: ProductViewer, m: Meeting) -> Callable[[str, str, list[str]], np.ndarray | None]:
+    """How well each product fits a hand-over from giver to receiver: in the giver's held-out hand
+    before the meeting and in the receiver's after it. Where the two hands meet both are in one
+    crop (and the receiver's own items with them); apart, each hand shows what it holds. That the
+    product also left the giver's hand and was new in the receiver's counts less: either party may
+    hold more units of it."""
+    side = {m.owners[0]: (m.a, m.hands[0]), m.owners[1]: (m.b, m.hands[1])}
+
+    def look(giver: str, receiver: str, skus: list[str]) -> np.ndarray | None:
+        g_before = _held_fit(viewer, *side[giver], m.t, HELD_BEFORE_S, skus)
+        r_after = _held_fit(viewer, *side[receiver], m.t, HELD_AFTER_S, skus)
+        if g_before is None or r_after is None:
+            return None
+        fit = g_before + r_after
+        g_after = _held_fit(viewer, *side[giver], m.t, HELD_AFTER_S, skus)
+        r_before = _held_fit(viewer, *side[receiver], m.t, HELD_BEFORE_S, skus)
+        if g_after is not None and r_before is not None:
+            fit = fit + MOVED_WEIGHT * (fit - g_after - r_before)
+        return np.exp(fit)
+    return look
 
 
 @dataclass
@@ -148,7 +192,7 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
         reasons: list[str] = []
         shoppers = _group(r.hypotheses, lambda h: h.visit or ("nobody" if h.track == NOBODY else "associate"))
         products = _group([h for h in r.hypotheses if h.sku], lambda h: h.sku)
-        counts = _group([h for h in r.hypotheses if h.sku], lambda h: h.qty + (1 if h.also else 0))
+        counts = _group([h for h in r.hypotheses if h.sku], lambda h: sum(x.qty for x in h.parts()))
         if len(shoppers) > 1 and shoppers[1][1] >= DOUBT:
             reasons.append("ambiguous-shopper")
         doubtful = [str(k) for k, p, _ in products if p >= DOUBT]
@@ -168,7 +212,7 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
             reasons.append("untracked-person")
         ids_here = []
         for k, part in enumerate(best.parts()):
-            eid = f"e-{n:04d}" + ("" if k == 0 else "b")
+            eid = f"e-{n:04d}" + ("" if k == 0 else "bcdefgh"[k - 1])
             ids_here.append(eid)
             hand = next((x for x in r.hands if x.track == part.track and x.bin == part.bin), None)
             pv_id = part.visit

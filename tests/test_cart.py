@@ -188,3 +188,88 @@ def test_cart_never_takes_from_an_empty_bin(tiny_store_dir):
 
     hyps, _ = cart.hypotheses(Ch(), [], None)
     assert all(h.bin != "A-1-03" or h.kind != "take" for h in hyps)
+
+
+def _bare_cart(tiny_store_dir, people: int) -> Cart:
+    """A cart over the tiny store with `people` shopper tracks, track k in visit v{k}, present all along."""
+    from data.store import read_store_dir
+    from engine.run import Run, TrackInfo
+
+    store, catalog = read_store_dir(tiny_store_dir)
+    tracks = [TrackInfo(f"t{k}", f"acct-{k}", "shopper", k, True, True, 0.0, 60.0) for k in range(people)]
+    run = Run(Path("."), {}, np.zeros(1), np.array([t.id for t in tracks]), np.zeros((1, people, 17, 3)),
+              np.zeros((1, people, 17)), np.zeros((1, people, 2)), tracks)
+    return Cart(store, catalog, run, ["shopper"] * people, lambda track, t: [(f"v{track}", 1.0)])
+
+
+def test_three_reaches_at_once_on_one_cell_go_to_three_receipts(tiny_store_dir):
+    """Three shoppers' hands in lc-A1's bins while it loses 3 x 352 g: two colas and a lime, one each,
+    not three of one product for one shopper (which would leave two busy hands idle)."""
+    from engine.hands import HandNear
+
+    cart = _bare_cart(tiny_store_dir, 3)
+    near = [HandNear(0, "A-1-01", "right", 0.0, 10.3), HandNear(1, "A-1-01", "left", 0.0, 10.3),
+            HandNear(2, "A-1-02", "right", 0.0, 10.3)]
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A1", 10.0, 10.6, -3 * 352.0, 1.0, []
+
+    hyps, _ = cart.hypotheses(Ch(), near, None)
+    cart.apply(hyps[0])
+    assert {v: dict(c) for v, c in cart.carrying.items()} == {
+        "v0": {"sku-cola": 1}, "v1": {"sku-cola": 1}, "v2": {"sku-lime": 1}}
+    assert cart.bins["A-1-01"]["sku-cola"] == 4 and cart.bins["A-1-02"]["sku-lime"] == 5
+
+
+def test_three_reaches_need_the_units_to_be_there(tiny_store_dir):
+    """A bin with one cola left cannot give two hands a cola each."""
+    from engine.hands import HandNear
+
+    cart = _bare_cart(tiny_store_dir, 3)
+    cart.bins["A-1-01"]["sku-cola"] = 1
+    near = [HandNear(k, "A-1-01", "right", 0.0, 10.3) for k in range(3)]
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A1", 10.0, 10.6, -3 * 352.0, 1.0, []
+
+    hyps, _ = cart.hypotheses(Ch(), near, None)
+    for h in hyps:
+        assert sum(x.qty for x in h.parts() if x.kind == "take" and x.sku == "sku-cola") <= 1
+
+
+def test_hand_over_product_is_what_moved_from_the_givers_hand_to_the_receivers(tiny_store_dir):
+    """v0 carries cola and chips, v1 carries water. The view fits 'chips in v0's hand before, in v1's
+    after' best; looking at the meeting point alone (both hands, v1's water with them) would not say."""
+    cart = _bare_cart(tiny_store_dir, 2)
+    cart.carrying["v0"].update({"sku-cola": 1, "sku-chips": 1})
+    cart.carrying["v1"].update({"sku-water": 1})
+    fit = {("v0", "v1"): {"sku-chips": 0.6, "sku-cola": 0.1, "sku-water": 0.02},
+           ("v1", "v0"): {"sku-chips": 0.05, "sku-cola": 0.02, "sku-water": 0.2}}
+
+    def look(giver: str, receiver: str, skus: list[str]) -> np.ndarray:
+        return np.array([fit[(giver, receiver)][s] for s in skus])
+
+    tr = cart.hand_over(20.0, "v0", "v1", 0.95, look)
+    # weights over (v0 cola, v0 chips, v1 water): 0.1, 0.6, 0.2 of 0.9 -> chips from v0 at 0.95 * 2/3
+    assert (tr.giver, tr.receiver, tr.sku) == ("v0", "v1", "sku-chips")
+    assert tr.posterior == pytest.approx(0.95 * 0.6 / 0.9)
+    assert dict(cart.carrying["v0"]) == {"sku-cola": 1}
+    assert dict(cart.carrying["v1"]) == {"sku-water": 1, "sku-chips": 1}
+
+
+def test_hands_meeting_at_a_shelf_are_a_hand_over_only_when_no_load_moved_there(tiny_store_dir):
+    from types import SimpleNamespace
+
+    from data.store import read_store_dir
+    from engine.hands import Meeting
+    from engine.receipts import _reaching_into_shelf
+
+    store, _ = read_store_dir(tiny_store_dir)
+    rec = SimpleNamespace(store=store)
+    shelves = [(np.asarray(sh.min, float), np.asarray(sh.max, float)) for sh in store.shelves]
+    at_a = Meeting(0, 1, 30.0, 0.1, (2.7, 1.6, 1.1))  # 0.1 m in front of bin A-1-01 (cell lc-A1)
+    aisle = Meeting(0, 1, 30.0, 0.1, (4.0, 3.0, 1.1))
+    moved = {"lc-A1": [SimpleNamespace(t0=30.4)]}
+    assert _reaching_into_shelf(rec, at_a, shelves, moved)
+    assert not _reaching_into_shelf(rec, at_a, shelves, {"lc-A1": [SimpleNamespace(t0=40.0)]})
+    assert not _reaching_into_shelf(rec, aisle, shelves, moved)
