@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 import numpy as np
@@ -31,6 +31,9 @@ PAIR_PRIOR = 0.5  # each one-unit reach beyond the first at once, against QTY_PR
 MAX_REACHES = 3  # a change is read as at most this many one-unit reaches at once (a crowd at one cell)
 REACH_MIN_LH = 0.01  # a reach into a crowd of three is only considered for hands this likely to be in
 ACTIVE_HAND = 0.8  # how likely a hand in a bin while its cell's load changes took part in the change
+SWAP_PRIOR = 0.25  # a take and a put by two hands at once on one cell, netted into one change, against one reach
+SPLIT_JOIN_S = 0.6  # two changes split from one unstable stretch this close may be one take and one put netted
+LEVEL_RANGE_G = 1500.0  # an intermediate level's spread when it is no level of its own (two reaches overlapping)
 
 
 class Change(Protocol):
@@ -72,6 +75,7 @@ class Reading:
     hypotheses: list[Hypothesis]  # best first, posteriors summing to 1
     hands: list[HandNear]
     viewed: bool = False  # the product classifier was asked
+    evidence: float = 0.0  # the hypotheses' summed score: how well anything explains the change
 
     @property
     def best(self) -> Hypothesis:
@@ -112,6 +116,11 @@ class Cart:
         return info.t0 - 1.0 <= t <= info.t1 + 1.0
 
     def hypotheses(self, ch: Change, near: list[HandNear], view: ProductViewer | None) -> tuple[list[Hypothesis], bool]:
+        hyps, viewed, _ = self._hypotheses(ch, near, view)
+        return hyps, viewed
+
+    def _hypotheses(self, ch: Change, near: list[HandNear], view: ProductViewer | None
+                    ) -> tuple[list[Hypothesis], bool, float]:
         bins = self.store.bins_on(ch.sensor)
         by_bin: dict[str, dict[int, HandNear]] = {}
         for h in near:
@@ -120,6 +129,7 @@ class Cart:
         lightest = min((self.catalog.by_sku[s].weight_g for b in bins for s in self.bins[b.id]), default=50.0)
         singles: list[Hypothesis] = []
         units: list[tuple[Hypothesis, float, float]] = []  # one-unit takes, for two reaches at once
+        swaps: list[tuple[Hypothesis, float, float]] = []  # one-unit takes and puts, for a take and a put at once
         owners_of: dict[int, list[tuple[str | None, float]]] = {}  # per track, once per change (not per bin)
         for b in bins:
             hands = by_bin.get(b.id, {})
@@ -143,7 +153,13 @@ class Cart:
                             singles.append(hyp)
                         if kind == "take" and q == 1:
                             units.append((hyp, lh * p_owner, p.weight_g))
-        hyps = singles + self._pairs(ch, units)
+                    if track != NOBODY and lh * p_owner >= REACH_MIN_LH:
+                        for kind, sku, q in self._what(ch, b, track, role, visit, both=True):
+                            if q == 1 and kind in ("take", "put", "misplaced_put"):
+                                hyp = Hypothesis(kind, track, b.id, sku, 1, 0.0, h.hand if h else None,
+                                                 h.distance_m if h else float("nan"), visit=visit)
+                                swaps.append((hyp, lh * p_owner, self.catalog.by_sku[sku].weight_g))
+        hyps = singles + self._pairs(ch, units) + self._swaps(ch, swaps)
         # a hand seen in one of the cell's bins most likely did something there: a reading that
         # leaves it idle pays for that (this is what tells two reaches from one person taking two)
         busy: dict[int, float] = {}
@@ -170,7 +186,7 @@ class Cart:
         for h in hyps:
             h.posterior = h.score / total
         hyps.sort(key=lambda h: -h.posterior)
-        return [h for h in hyps if h.posterior >= MIN_POSTERIOR] or hyps[:1], viewed
+        return [h for h in hyps if h.posterior >= MIN_POSTERIOR] or hyps[:1], viewed, total
 
     def _pairs(self, ch: Change, units: list[tuple[Hypothesis, float, float]]) -> list[Hypothesis]:
         """Two or three one-unit takes at once on this cell (several people, or bins): their weights add up."""
@@ -188,6 +204,24 @@ class Cart:
                     out.append(self._chain([g[0] for g in group], s))
         return out
 
+    def _swaps(self, ch: Change, units: list[tuple[Hypothesis, float, float]]) -> list[Hypothesis]:
+        """One hand takes a unit while another puts one back on the same cell: the change is their difference."""
+        out = []
+        takes = [u for u in units if u[0].kind == "take"]
+        puts = [u for u in units if u[0].kind != "take"]
+        for (t, lt, wt), (p, lp, wp) in itertools.product(takes, puts):
+            if t.track == p.track and (t.bin == p.bin or t.visit != p.visit):
+                continue
+            if t.visit is not None and t.visit == p.visit and t.sku == p.sku:
+                continue  # taking one and putting back the same product is no change to the receipt
+            sd = math.hypot(self.catalog.by_sku[t.sku].weight_sd_g, self.catalog.by_sku[p.sku].weight_sd_g)
+            lw = weight_likelihood(ch.delta_g, ch.sd_g, wp - wt, sd, 1)
+            s = lw * lt * lp * SWAP_PRIOR
+            if s > 0:
+                first, second = (t, p) if ch.delta_g < 0 else (p, t)
+                out.append(self._chain([first, second], s))
+        return out
+
     def _can_reach_together(self, reaches: list[Hypothesis]) -> bool:
         """Reaches that can be one change: one hand in one bin twice is qty 2, not two reaches; one hand has
         one owner; a bin gives only what it holds."""
@@ -202,14 +236,21 @@ class Cart:
         """The first reach carries the group's score; the others hang from it as `also`."""
         tail = None
         for h in reversed(reaches[1:]):
-            tail = Hypothesis("take", h.track, h.bin, h.sku, 1, 0.0, h.hand, h.hand_m, visit=h.visit, also=tail)
+            tail = Hypothesis(h.kind, h.track, h.bin, h.sku, 1, 0.0, h.hand, h.hand_m, visit=h.visit, also=tail)
         a = reaches[0]
-        return Hypothesis("take", a.track, a.bin, a.sku, 1, score, a.hand, a.hand_m, visit=a.visit, also=tail)
+        return Hypothesis(a.kind, a.track, a.bin, a.sku, 1, score, a.hand, a.hand_m, visit=a.visit, also=tail)
 
-    def _what(self, ch: Change, b: Bin, track: int, role: str | None, visit: str | None
+    def _what(self, ch: Change, b: Bin, track: int, role: str | None, visit: str | None, both: bool = False
               ) -> list[tuple[str, str, int]]:
-        """(kind, sku, qty) this hand could have done at this bin, given what is where and what its party holds."""
+        """(kind, sku, qty) this hand could have done at this bin, given what is where and what its party holds
+        (`both`: takes and puts whichever way the load went)."""
         out = []
+        if both:
+            out += [("take", sku, 1) for sku, n in self.bins[b.id].items() if n > 0]
+            if visit is not None:
+                out += [("put" if sku == b.sku else "misplaced_put", sku, 1) for sku, n in self.carrying[visit].items()
+                        if n > 0]
+            return out
         if ch.delta_g < 0:  # units left the cell
             for sku, n in self.bins[b.id].items():
                 for q in range(1, min(n, 4) + 1):
@@ -224,7 +265,8 @@ class Cart:
         return out
 
     def _look(self, ch: Change, hyps: list[Hypothesis], view: ProductViewer) -> bool:
-        """Where equal-weight products compete, let the classifier's view of the hand weigh in."""
+        """Where equal-weight products compete, let the classifier's view of the hand weigh in (at the square root:
+        between look-alikes it is often surer than right, and a clear margin between hands should stand)."""
         total = sum(h.score for h in hyps)
         strong = [h for h in hyps if h.sku and h.score / total > 0.01]
         skus = sorted({h.sku for h in strong})
@@ -238,7 +280,7 @@ class Cart:
         probs = view(t, top.track, top.hand, skus)
         if probs is None:
             return False
-        p = dict(zip(skus, np.clip(np.asarray(probs, float), 0.02, 1.0) ** 0.8))
+        p = dict(zip(skus, np.clip(np.asarray(probs, float), 0.02, 1.0) ** 0.5))
         for h in hyps:
             if h.sku in p:
                 h.score *= p[h.sku]
@@ -267,10 +309,31 @@ class Cart:
     def read(self, ch: Change, view: ProductViewer | None = None) -> Reading:
         bins = self.store.bins_on(ch.sensor)
         near = hands_near(self.run, bins, ch.t0, ch.t1)
-        hyps, viewed = self.hypotheses(ch, near, view)
-        r = Reading(ch, hyps, near, viewed=viewed)
+        hyps, viewed, total = self._hypotheses(ch, near, view)
+        r = Reading(ch, hyps, near, viewed=viewed, evidence=total)
         self.apply(r.best)
         return r
+
+    def read_split(self, a: Change, b: Change, view: ProductViewer | None = None) -> list[Reading]:
+        """Two changes the load-cell reader split from one unstable stretch (an intermediate level): two
+        reaches one after the other, or one take and one put overlapping, whose intermediate level is no
+        level of either. Read both ways; keep the one the weights and hands explain better (the joined
+        reading pays for leaving the intermediate level unexplained)."""
+        state = ({v: Counter(c) for v, c in self.carrying.items()}, {k: Counter(c) for k, c in self.bins.items()})
+        apart = [self.read(a, view), self.read(b, view)]
+        after = ({v: Counter(c) for v, c in self.carrying.items()}, {k: Counter(c) for k, c in self.bins.items()})
+        self.carrying = defaultdict(Counter, {v: Counter(c) for v, c in state[0].items()})
+        self.bins = {k: Counter(c) for k, c in state[1].items()}
+        joined = replace(a, t1=b.t1, delta_g=a.delta_g + b.delta_g, sd_g=a.sd_g / math.sqrt(1.5),
+                         flags=sorted(set(a.flags) | set(b.flags)))
+        if hasattr(a, "after_g") and hasattr(b, "after_g"):
+            joined = replace(joined, after_g=b.after_g)
+        one = self.read(joined, view)
+        if one.evidence / LEVEL_RANGE_G > apart[0].evidence * apart[1].evidence:
+            return [one]
+        self.carrying = defaultdict(Counter, after[0])
+        self.bins = after[1]
+        return apart
 
     def hand_over(self, t: float, a: str, b: str, strength: float,
                   look: Callable[[str, str, list[str]], "np.ndarray | None"] | None = None) -> Transfer:

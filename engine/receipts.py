@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from data.recording import Recording, open_recording
-from engine.cart import NOBODY, Cart, Hypothesis, ProductViewer, Reading, Transfer
+from engine.cart import NOBODY, SPLIT_JOIN_S, Cart, Hypothesis, ProductViewer, Reading, Transfer
 from engine.evidence import Alternative, Event, Evidence, LineEvidence, ReceiptLine, Visit
 from engine.hands import Meeting, box_distance, hand_meetings
 from engine.looks import PartyOwners
@@ -32,6 +32,7 @@ HANDS_MEET_M = 0.13  # hands this close, both held out, both people still: a han
 HELD_BEFORE_S = (-1.2, -0.9, -0.6)  # when the giver still holds the item at rest, before reaching out
 HELD_AFTER_S = (0.8, 1.1, 1.4)  # when the receiver holds it, hand drawn back
 VIEW_FLOOR = 0.02  # a view never rules a product out entirely
+SEEN_HELD_P = 0.5  # a product this likely in the giver's hand before and in the receiver's after was passed
 MOVED_WEIGHT = 0.25  # how much 'it left the giver's hand, was new in the receiver's' counts beside 'it was there'
 
 
@@ -107,15 +108,35 @@ def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], view
     timeline.sort(key=lambda x: (x[0], x[1]))
     readings: list[Reading] = []
     transfers: list[Transfer] = []
-    for _, kind, item in timeline:
+    joined_next: set[int] = set()  # changes already read with the one before them
+    for n, (_, kind, item) in enumerate(timeline):
         if kind == 0:
-            readings.append(cart.read(item, viewer))
+            if id(item) in joined_next:
+                continue
+            nxt = _split_partner(timeline, n)
+            if nxt is not None:
+                joined_next.add(id(nxt))
+                readings += cart.read_split(item, nxt, viewer)
+            else:
+                readings.append(cart.read(item, viewer))
         else:
-            # measured on truth poses: true hand-overs meet within 0.13 m (16 of 18), passers-by from 0.15 m
-            strength = 0.95 if item.distance_m < HANDS_MEET_M else 0.4
+            strength = hand_over_strength(item, viewer, cart)
             look = _hand_over_look(viewer, item) if viewer is not None else None
             transfers.append(cart.hand_over(item.t, item.owners[0], item.owners[1], strength, look))
     return cart, readings, transfers
+
+
+def _split_partner(timeline: list[tuple[float, int, object]], n: int):
+    """The change split from the same unstable stretch of one cell just after timeline[n]'s, if any."""
+    c = timeline[n][2]
+    if "overlap" not in c.flags:
+        return None
+    for t, kind, other in timeline[n + 1:]:
+        if t > c.t1 + SPLIT_JOIN_S:
+            return None
+        if kind == 0 and other.sensor == c.sensor:
+            return other if "overlap" in other.flags else None
+    return None
 
 
 def _reaching_into_shelf(rec: Recording, m: Meeting, shelves: list[tuple[np.ndarray, np.ndarray]],
@@ -138,6 +159,35 @@ def _held_fit(viewer: ProductViewer, track: int, hand: str, t: float, offsets: t
         if p is not None:
             logs.append(np.log(np.clip(np.asarray(p, float), VIEW_FLOOR, 1.0)))
     return np.mean(logs, axis=0) if logs else None
+
+
+def hand_over_strength(m: Meeting, viewer: ProductViewer | None, cart: Cart) -> float:
+    """How likely a meeting of two parties' hands passed something. Measured on truth poses: true
+    hand-overs meet within 0.13 m (16 of 18), passers-by from 0.15 m; a farther meeting where the view
+    saw a product pass counts as near."""
+    if m.distance_m < HANDS_MEET_M or (viewer is not None and _seen_passing(viewer, m, cart)):
+        return 0.95
+    return 0.4
+
+
+def _seen_passing(viewer: ProductViewer, m: Meeting, cart: Cart) -> bool:
+    """The view saw something pass: a product one party carries clearly in its held-out hand before the
+    meeting and clearly in the other's after, where it was not before. Hands meeting a little farther
+    apart than a hand-over's usual reach are then one all the same."""
+    side = {m.owners[0]: (m.a, m.hands[0]), m.owners[1]: (m.b, m.hands[1])}
+    skus = sorted(set(cart.carrying[m.owners[0]]) | set(cart.carrying[m.owners[1]]))  # what the view tells apart
+    for g, r in (m.owners, m.owners[::-1]):
+        mine = np.array([s in cart.carrying[g] for s in skus])
+        if not mine.any():
+            continue
+        g_before = _held_fit(viewer, *side[g], m.t, HELD_BEFORE_S, skus)
+        r_after = _held_fit(viewer, *side[r], m.t, HELD_AFTER_S, skus)
+        r_before = _held_fit(viewer, *side[r], m.t, HELD_BEFORE_S, skus)
+        if g_before is None or r_after is None or r_before is None:
+            continue
+        if np.any(mine & (g_before + r_after > np.log(SEEN_HELD_P)) & (r_after > r_before)):
+            return True
+    return False
 
 
 def _hand_over_look(viewer: ProductViewer, m: Meeting) -> Callable[[str, str, list[str]], np.ndarray | None]:

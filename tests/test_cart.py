@@ -273,3 +273,107 @@ def test_hands_meeting_at_a_shelf_are_a_hand_over_only_when_no_load_moved_there(
     assert _reaching_into_shelf(rec, at_a, shelves, moved)
     assert not _reaching_into_shelf(rec, at_a, shelves, {"lc-A1": [SimpleNamespace(t0=40.0)]})
     assert not _reaching_into_shelf(rec, aisle, shelves, moved)
+
+
+def test_a_take_and_a_put_at_once_on_one_cell_are_read_from_their_difference(tiny_store_dir):
+    """v0 puts its choc bar back (B-1-02, +52 g) while v1 takes a water (B-1-01, -1030 g), both on lc-B1:
+    the cell loses 978 g, which no take alone weighs. By hand: v0 {}, v1 {water: 1}; bars back to 7."""
+    from engine.hands import HandNear
+
+    cart = _bare_cart(tiny_store_dir, 2)
+    cart.carrying["v0"]["sku-bar"] = 1
+    near = [HandNear(0, "B-1-02", "right", 0.0, 10.3), HandNear(1, "B-1-01", "left", 0.0, 10.3)]
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-B1", 10.0, 10.8, 52.0 - 1030.0, 1.2, []
+
+    hyps, _ = cart.hypotheses(Ch(), near, None)
+    cart.apply(hyps[0])
+    assert {(x.kind, x.track, x.sku) for x in hyps[0].parts()} == {("put", 0, "sku-bar"), ("take", 1, "sku-water")}
+    assert {v: dict(c) for v, c in cart.carrying.items() if c} == {"v1": {"sku-water": 1}}
+    assert cart.bins["B-1-02"]["sku-bar"] == 7 and cart.bins["B-1-01"]["sku-water"] == 5
+
+
+def test_a_split_change_whose_parts_fit_nothing_is_read_joined(tiny_store_dir, monkeypatch):
+    """The same take and put, but the load-cell reader split the stretch at a level the overlapping hands
+    happened to pass (-600 g, then -378 g): neither part weighs any product, their sum is the swap.
+    Two real reaches one after the other (-52 g, then -1030 g: a bar, then a water) stay two readings."""
+    from dataclasses import dataclass, field
+
+    import engine.cart as cart_mod
+    from engine.hands import HandNear
+
+    near = [HandNear(0, "B-1-02", "right", 0.0, 10.3), HandNear(1, "B-1-01", "left", 0.0, 10.3)]
+    monkeypatch.setattr(cart_mod, "hands_near", lambda run, bins, t0, t1: near)
+
+    @dataclass
+    class Ch:
+        sensor: str
+        t0: float
+        t1: float
+        delta_g: float
+        sd_g: float
+        flags: list = field(default_factory=lambda: ["overlap"])
+
+    cart = _bare_cart(tiny_store_dir, 2)
+    cart.carrying["v0"]["sku-bar"] = 1
+    got = cart.read_split(Ch("lc-B1", 10.0, 10.5, -600.0, 1.5), Ch("lc-B1", 10.6, 11.0, -378.0, 1.5))
+    assert len(got) == 1 and got[0].change.delta_g == pytest.approx(-978.0)
+    assert {v: dict(c) for v, c in cart.carrying.items() if c} == {"v1": {"sku-water": 1}}
+
+    cart = _bare_cart(tiny_store_dir, 2)
+    got = cart.read_split(Ch("lc-B1", 10.0, 10.5, -52.0, 1.5), Ch("lc-B1", 10.6, 11.0, -1030.0, 1.5))
+    assert len(got) == 2
+    assert {v: dict(c) for v, c in cart.carrying.items() if c} == {"v0": {"sku-bar": 1}, "v1": {"sku-water": 1}}
+
+
+def test_hands_meeting_a_little_apart_are_a_hand_over_when_the_view_saw_the_product_pass(tiny_store_dir):
+    """Hands met 0.16 m apart (farther than a hand-over's usual 0.13 m). v0 carries chips and cola, v1 water.
+    The view: chips in v0's hand before (0.8 of chips/cola/water), in v1's after (0.8) where v1 held water
+    before: 0.8 x 0.8 = 0.64 > 0.5, seen passing, strength 0.95. If v1's hand already showed chips before,
+    or the view cannot tell (a third each), it stays a weak 0.4."""
+    from engine.hands import Meeting
+    from engine.receipts import hand_over_strength
+
+    cart = _bare_cart(tiny_store_dir, 2)
+    cart.carrying["v0"].update({"sku-cola": 1, "sku-chips": 1})
+    cart.carrying["v1"].update({"sku-water": 1})
+    m = Meeting(0, 1, 30.0, 0.16, (4.0, 3.0, 1.1), owners=("v0", "v1"), hands=("right", "left"))
+    chips, water, unsure = [0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [1 / 3] * 3  # over chips, cola, water (sorted)
+
+    def viewer(seen: dict):
+        def view(t: float, track: int, hand: str, skus: list[str]):
+            assert skus == ["sku-chips", "sku-cola", "sku-water"]
+            return np.array(seen[(track, t < 30.0)])
+        return view
+
+    passed = {(0, True): chips, (0, False): unsure, (1, True): water, (1, False): chips}
+    assert hand_over_strength(m, viewer(passed), cart) == 0.95
+    assert hand_over_strength(m, None, cart) == 0.4
+    had = dict(passed) | {(1, True): chips}
+    assert hand_over_strength(m, viewer(had), cart) == 0.4
+    assert hand_over_strength(m, viewer({k: unsure for k in passed}), cart) == 0.4
+    near = Meeting(0, 1, 30.0, 0.1, (4.0, 3.0, 1.1), owners=("v0", "v1"))
+    assert hand_over_strength(near, None, cart) == 0.95
+
+
+def test_a_clear_hand_margin_outweighs_a_weakly_sure_classifier_between_look_alikes(tiny_store_dir):
+    """Cola and lime weigh the same (lc-A1 loses 352 g). v0's right hand was in the cola bin (0 m), its left
+    0.19 m from the lime bin: hands 1.0 against 0.42. The classifier leans to lime, 0.79 against 0.21;
+    weighed at the square root (0.89 against 0.46) it cannot overturn the hands: 1.0 x 0.46 > 0.42 x 0.89,
+    so cola is on v0's receipt (at the old 0.8 power lime won: 0.29 < 0.42 x 0.83)."""
+    from engine.hands import HandNear, hand_likelihood
+
+    cart = _bare_cart(tiny_store_dir, 1)
+    near = [HandNear(0, "A-1-01", "right", 0.0, 10.3), HandNear(0, "A-1-02", "left", 0.19, 10.3)]
+    assert hand_likelihood(0.19) == pytest.approx(0.42, abs=0.01)
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A1", 10.0, 10.6, -352.0, 1.0, []
+
+    def view(t, track, hand, skus):
+        return np.array([{"sku-cola": 0.21, "sku-lime": 0.79}[s] for s in skus])
+
+    hyps, viewed = cart.hypotheses(Ch(), near, view)
+    assert viewed
+    assert (hyps[0].kind, hyps[0].bin, hyps[0].sku, hyps[0].qty) == ("take", "A-1-01", "sku-cola", 1)
