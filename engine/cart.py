@@ -33,6 +33,9 @@ REACH_MIN_LH = 0.01  # a reach into a crowd of three is only considered for hand
 ACTIVE_HAND = 0.8  # how likely a hand in a bin while its cell's load changes took part in the change
 SWAP_PRIOR = 0.25  # a take and a put by two hands at once on one cell, netted into one change, against one reach
 SPLIT_JOIN_S = 0.6  # two changes split from one unstable stretch this close may be one take and one put netted
+TAKE_VIEW_S = (1.2, 1.6, 2.0)  # after a take's load settles, when the hand holding the unit is drawn back in view
+VIEWED_HANDS = 3  # the classifier looks at most at this many hands per change, likeliest first
+OTHER_HAND = 0.35  # a unit a party mate took is in this hand only if passed over inside the party (unwatched)
 LEVEL_RANGE_G = 1500.0  # an intermediate level's spread when it is no level of its own (two reaches overlapping)
 
 
@@ -110,17 +113,58 @@ class Cart:
         self.owners = owners or (lambda track, t: [(None, 1.0)])
         self.carrying: dict[str, Counter[str]] = defaultdict(Counter)
         self.bins: dict[str, Counter[str]] = {b.id: Counter({b.sku: b.stock}) for b in store.bins}
+        # which of a party's tracks took (or was handed) each unit it carries: a party shares one receipt, but
+        # each person puts back or hands over what is in their own hands
+        self.held: dict[str, Counter[tuple[int, str]]] = defaultdict(Counter)
+
+    def own_hand(self, visit: str | None, track: int, sku: str, qty: int) -> float:
+        """How likely `track` holds qty units of sku its party carries: 1 when it took them itself, OTHER_HAND
+        when a party mate did (or nobody knows who)."""
+        if visit is None or track < 0:
+            return 1.0
+        return 1.0 if self.held[visit][(track, sku)] >= qty else OTHER_HAND
+
+    def _give(self, visit: str, track: int, sku: str, qty: int) -> None:
+        """qty units of sku leave the party's hands: the track's own first, then any party mate's."""
+        held = self.held[visit]
+        keys = [(track, sku)] + [k for k in held if k[1] == sku and k[0] != track]
+        for k in keys:
+            n = min(qty, held[k])
+            held[k] -= n
+            qty -= n
+            if held[k] <= 0:
+                del held[k]
+            if qty <= 0:
+                break
+
+    def _state(self):
+        return ({v: Counter(c) for v, c in self.carrying.items()}, {k: Counter(c) for k, c in self.bins.items()},
+                {v: Counter(c) for v, c in self.held.items()})
+
+    def clone(self) -> Cart:
+        """Another cart in the same state (one more branch of what may have happened)."""
+        other = Cart(self.store, self.catalog, self.run, self.roles, self.owners)
+        other._restore(self._state())
+        return other
+
+    def _restore(self, state) -> None:
+        self.carrying = defaultdict(Counter, {v: Counter(c) for v, c in state[0].items()})
+        self.bins = {k: Counter(c) for k, c in state[1].items()}
+        self.held = defaultdict(Counter, {v: Counter(c) for v, c in state[2].items()})
 
     def present(self, track: int, t: float) -> bool:
         info = self.run.tracks[track]
         return info.t0 - 1.0 <= t <= info.t1 + 1.0
 
-    def hypotheses(self, ch: Change, near: list[HandNear], view: ProductViewer | None) -> tuple[list[Hypothesis], bool]:
-        hyps, viewed, _ = self._hypotheses(ch, near, view)
+    def hypotheses(self, ch: Change, near: list[HandNear], view: ProductViewer | None,
+                   done: frozenset[int] = frozenset()) -> tuple[list[Hypothesis], bool]:
+        hyps, viewed, _ = self._hypotheses(ch, near, view, done)
         return hyps, viewed
 
-    def _hypotheses(self, ch: Change, near: list[HandNear], view: ProductViewer | None
-                    ) -> tuple[list[Hypothesis], bool, float]:
+    def _hypotheses(self, ch: Change, near: list[HandNear], view: ProductViewer | None,
+                    done: frozenset[int] = frozenset()) -> tuple[list[Hypothesis], bool, float]:
+        """`done`: tracks that already did something in this unstable stretch (the change split from this one
+        just before): a hand of theirs idle in this part is no sign that the reading missed someone."""
         bins = self.store.bins_on(ch.sensor)
         by_bin: dict[str, dict[int, HandNear]] = {}
         for h in near:
@@ -147,6 +191,8 @@ class Cart:
                         lw = weight_likelihood(ch.delta_g, ch.sd_g, p.weight_g, p.weight_sd_g,
                                                q if kind != "take" else -q)
                         s = lw * lh * p_owner * QTY_PRIOR.get(q, 1e-3)
+                        if kind in ("put", "misplaced_put"):
+                            s *= self.own_hand(visit, track, sku, q)
                         hyp = Hypothesis(kind, track, b.id, sku, q, s, h.hand if h else None,
                                          h.distance_m if h else float("nan"), visit=visit)
                         if s > 0:
@@ -158,13 +204,16 @@ class Cart:
                             if q == 1 and kind in ("take", "put", "misplaced_put"):
                                 hyp = Hypothesis(kind, track, b.id, sku, 1, 0.0, h.hand if h else None,
                                                  h.distance_m if h else float("nan"), visit=visit)
-                                swaps.append((hyp, lh * p_owner, self.catalog.by_sku[sku].weight_g))
+                                own = self.own_hand(visit, track, sku, 1) if kind != "take" else 1.0
+                                swaps.append((hyp, lh * p_owner * own, self.catalog.by_sku[sku].weight_g))
         hyps = singles + self._pairs(ch, units) + self._swaps(ch, swaps)
         # a hand seen in one of the cell's bins most likely did something there: a reading that
         # leaves it idle pays for that (this is what tells two reaches from one person taking two)
         busy: dict[int, float] = {}
         for b_hands in by_bin.values():
             for t, h in b_hands.items():
+                if t in done:
+                    continue
                 busy[t] = max(busy.get(t, 0.0), ACTIVE_HAND * hand_likelihood(h.distance_m))
         for hyp in hyps:
             used = {x.track for x in hyp.parts()}
@@ -266,22 +315,36 @@ class Cart:
 
     def _look(self, ch: Change, hyps: list[Hypothesis], view: ProductViewer) -> bool:
         """Where equal-weight products compete, let the classifier's view of the hand weigh in (at the square root:
-        between look-alikes it is often surer than right, and a clear margin between hands should stand)."""
+        between look-alikes it is often surer than right, and a clear margin between hands should stand).
+
+        Each reading is weighed by the view of its own hand: what one shopper's hand holds says nothing of what
+        another's took (two people at look-alike bins each hold their own). A hand's view is scaled to its best
+        product, so a hand seen holding what its reading names keeps its score; readings by hands not looked at
+        (nobody's, or too unlikely) take the likeliest hand's view."""
         total = sum(h.score for h in hyps)
         strong = [h for h in hyps if h.sku and h.score / total > 0.01]
         skus = sorted({h.sku for h in strong})
         if len(skus) < 2:
             return False
-        top = max(strong, key=lambda h: h.score)
-        if top.track < 0 or top.hand is None:
+        # after a take the unit is seen once the hand is drawn back from the shelf (as it leaves the bin the hand
+        # and the shelf hide it); before a put it is in the hand already
+        moments = [ch.t1 + dt for dt in TAKE_VIEW_S] if ch.delta_g < 0 else [ch.t0 - 0.9]
+        hands: list[tuple[int, str]] = []
+        for h in sorted(strong, key=lambda h: -h.score):
+            if h.track >= 0 and h.hand is not None and (h.track, h.hand) not in hands:
+                hands.append((h.track, h.hand))
+        seen: dict[tuple[int, str], dict[str, float]] = {}
+        for key in hands[:VIEWED_HANDS]:
+            logs = [np.log(np.clip(np.asarray(p, float), 0.02, 1.0)) for t in moments
+                    if (p := view(t, key[0], key[1], skus)) is not None]
+            if logs:
+                q = np.exp(np.mean(logs, axis=0))
+                seen[key] = dict(zip(skus, (q / q.max()) ** 0.5))
+        if not seen:
             return False
-        # after a take the unit is in the hand as it leaves the shelf; before a put it is there already
-        t = ch.t1 + 0.6 if ch.delta_g < 0 else ch.t0 - 0.9
-        probs = view(t, top.track, top.hand, skus)
-        if probs is None:
-            return False
-        p = dict(zip(skus, np.clip(np.asarray(probs, float), 0.02, 1.0) ** 0.5))
+        fallback = next(seen[k] for k in hands if k in seen)
         for h in hyps:
+            p = seen.get((h.track, h.hand), fallback)
             if h.sku in p:
                 h.score *= p[h.sku]
         return True
@@ -297,19 +360,21 @@ class Cart:
                 del self.bins[h.bin][h.sku]
             if h.visit is not None:
                 self.carrying[h.visit][h.sku] += h.qty
+                self.held[h.visit][(h.track, h.sku)] += h.qty
         elif h.kind in ("put", "misplaced_put"):
             self.bins[h.bin][h.sku] += h.qty
             if h.visit is not None:
                 self.carrying[h.visit][h.sku] -= h.qty
                 if self.carrying[h.visit][h.sku] <= 0:
                     del self.carrying[h.visit][h.sku]
+                self._give(h.visit, h.track, h.sku, h.qty)
         elif h.kind == "restock":
             self.bins[h.bin][h.sku] += h.qty
 
-    def read(self, ch: Change, view: ProductViewer | None = None) -> Reading:
+    def read(self, ch: Change, view: ProductViewer | None = None, done: frozenset[int] = frozenset()) -> Reading:
         bins = self.store.bins_on(ch.sensor)
         near = hands_near(self.run, bins, ch.t0, ch.t1)
-        hyps, viewed, total = self._hypotheses(ch, near, view)
+        hyps, viewed, total = self._hypotheses(ch, near, view, done)
         r = Reading(ch, hyps, near, viewed=viewed, evidence=total)
         self.apply(r.best)
         return r
@@ -319,11 +384,14 @@ class Cart:
         reaches one after the other, or one take and one put overlapping, whose intermediate level is no
         level of either. Read both ways; keep the one the weights and hands explain better (the joined
         reading pays for leaving the intermediate level unexplained)."""
-        state = ({v: Counter(c) for v, c in self.carrying.items()}, {k: Counter(c) for k, c in self.bins.items()})
-        apart = [self.read(a, view), self.read(b, view)]
-        after = ({v: Counter(c) for v, c in self.carrying.items()}, {k: Counter(c) for k, c in self.bins.items()})
-        self.carrying = defaultdict(Counter, {v: Counter(c) for v, c in state[0].items()})
-        self.bins = {k: Counter(c) for k, c in state[1].items()}
+        state = self._state()
+        first = self.read(a, view)
+        # one stretch, one episode: a hand that reached in the first part has done its part, and one that
+        # stayed idle there is still owed a reach in the second
+        done = frozenset(x.track for x in first.best.parts() if x.track >= 0)
+        apart = [first, self.read(b, view, done)]
+        after = self._state()
+        self._restore(state)
         joined = replace(a, t1=b.t1, delta_g=a.delta_g + b.delta_g, sd_g=a.sd_g / math.sqrt(1.5),
                          flags=sorted(set(a.flags) | set(b.flags)))
         if hasattr(a, "after_g") and hasattr(b, "after_g"):
@@ -331,19 +399,30 @@ class Cart:
         one = self.read(joined, view)
         if one.evidence / LEVEL_RANGE_G > apart[0].evidence * apart[1].evidence:
             return [one]
-        self.carrying = defaultdict(Counter, after[0])
-        self.bins = after[1]
+        self._restore(after)
         return apart
 
     def hand_over(self, t: float, a: str, b: str, strength: float,
-                  look: Callable[[str, str, list[str]], "np.ndarray | None"] | None = None) -> Transfer:
+                  look: Callable[[str, str, list[str]], "np.ndarray | None"] | None = None,
+                  tracks: dict[str, int] | None = None) -> Transfer:
         """Something may have passed between parties a and b at t (probability `strength`): who gave what.
 
         Each (giver, product) among what either party carries shares `strength`, weighed by the
         product classifier (`look(giver, receiver, skus)`, when given: how well each product fits
         'in the giver's hand before, in the receiver's after', comparable across both directions).
         The reading applied is the likeliest receipt change: no hand-over when that is likelier
-        than any one (giver, product); its posterior is what the visits' confidence keeps."""
+        than any one (giver, product); its posterior is what the visits' confidence keeps. `tracks` (each
+        party's track whose hand met) weighs what the giving hand itself took above what a party mate took."""
+        tracks = tracks or {}
+        alts = self.hand_over_alternatives(a, b, strength, look, tracks)
+        return self.apply_hand_over(t, a, b, alts[0], alts, tracks)
+
+    def hand_over_alternatives(self, a: str, b: str, strength: float,
+                               look: Callable[[str, str, list[str]], "np.ndarray | None"] | None = None,
+                               tracks: dict[str, int] | None = None) -> list[tuple[str, str, str | None, float]]:
+        """What may have passed at a meeting of parties a and b, likeliest first: (giver, receiver, sku or None
+        for nothing, probability)."""
+        tracks = tracks or {}
         options = [(g, r, sku) for g, r in ((a, b), (b, a)) for sku in self.carrying[g]]
         weights = np.ones(len(options))
         skus = sorted({sku for _, _, sku in options})
@@ -351,15 +430,28 @@ class Cart:
             fits = {(g, r): look(g, r, skus) for g, r in ((a, b), (b, a)) if self.carrying[g]}
             if all(f is not None for f in fits.values()):
                 weights = np.array([float(fits[(g, r)][skus.index(sku)]) for g, r, sku in options])
+        # each unit a party holds is a priori as likely the one passed (two of a product: twice as likely), the
+        # giving hand's own units more than its party mates'
+        weights = weights * np.array([self.carrying[g][sku] * self.own_hand(g, tracks.get(g, NOBODY), sku, 1)
+                                      for g, _, sku in options])
         weights = weights / weights.sum() if len(weights) else weights
         alts: list[tuple[str, str, str | None, float]] = [(a, b, None, 1.0 - strength if options else 1.0)]
         alts += [(g, r, sku, float(strength * w)) for (g, r, sku), w in zip(options, weights)]
         alts.sort(key=lambda x: -x[3])
-        g, r, sku, p_best = alts[0]
+        return alts
+
+    def apply_hand_over(self, t: float, a: str, b: str, pick: tuple[str, str, str | None, float],
+                        alts: list[tuple[str, str, str | None, float]], tracks: dict[str, int] | None = None
+                        ) -> Transfer:
+        """Apply one of a meeting's alternatives (`pick`): the product moves from giver to receiver."""
+        tracks = tracks or {}
+        g, r, sku, p = pick
         if sku is None:
-            return Transfer(t, a, b, None, p_best, alts)
+            return Transfer(t, a, b, None, p, alts)
         self.carrying[g][sku] -= 1
         if self.carrying[g][sku] <= 0:
             del self.carrying[g][sku]
+        self._give(g, tracks.get(g, NOBODY), sku, 1)
         self.carrying[r][sku] += 1
-        return Transfer(t, g, r, sku, p_best, alts)
+        self.held[r][(tracks.get(r, NOBODY), sku)] += 1
+        return Transfer(t, g, r, sku, p, alts)

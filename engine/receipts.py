@@ -6,6 +6,7 @@ order by one `Cart`, so a misplaced return is in its bin when somebody later tak
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from data.recording import Recording, open_recording
-from engine.cart import NOBODY, SPLIT_JOIN_S, Cart, Hypothesis, ProductViewer, Reading, Transfer
+from engine.cart import LEVEL_RANGE_G, NOBODY, SPLIT_JOIN_S, Cart, Hypothesis, ProductViewer, Reading, Transfer
 from engine.evidence import Alternative, Event, Evidence, LineEvidence, ReceiptLine, Visit
 from engine.hands import Meeting, box_distance, hand_meetings
 from engine.looks import PartyOwners
@@ -34,6 +35,9 @@ HELD_AFTER_S = (0.8, 1.1, 1.4)  # when the receiver holds it, hand drawn back
 VIEW_FLOOR = 0.02  # a view never rules a product out entirely
 SEEN_HELD_P = 0.5  # a product this likely in the giver's hand before and in the receiver's after was passed
 MOVED_WEIGHT = 0.25  # how much 'it left the giver's hand, was new in the receiver's' counts beside 'it was there'
+HAND_OVER_BRANCH = 0.5  # a hand-over reading this likely against the likeliest is followed as a branch of its own
+HAND_OVER_WAYS = 3  # at most this many readings of one hand-over are followed
+BEAM = 4  # branches kept: which reading of a hand-over was right shows in what the parties do after it
 
 
 @dataclass
@@ -106,24 +110,82 @@ def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], view
         if va and vb and va != vb and not _reaching_into_shelf(rec, m, shelves, changes):
             timeline.append((m.t, 1, m))
     timeline.sort(key=lambda x: (x[0], x[1]))
-    readings: list[Reading] = []
-    transfers: list[Transfer] = []
+    return replay(cart, timeline, viewer)
+
+
+def replay(cart: Cart, timeline: list[tuple[float, int, object]], viewer: ProductViewer | None
+           ) -> tuple[Cart, list[Reading], list[Transfer]]:
+    """Read the changes (kind 0) and hand-overs (kind 1, meetings of two parties) in time order. A hand-over
+    whose product the view cannot tell is followed both (up to three) ways, each in a cart of its own: what the
+    parties do after it (a put back of what one still holds, or cannot) shows which was right. The branches
+    kept are the likeliest; the likeliest at the end is the cart's reading."""
+    view = _memo(viewer) if viewer is not None else None  # branches look at the same hands
+    beams = [_Branch(0.0, cart, [], [])]
     joined_next: set[int] = set()  # changes already read with the one before them
     for n, (_, kind, item) in enumerate(timeline):
-        if kind == 0:
-            if id(item) in joined_next:
+        if kind == 0 and id(item) in joined_next:
+            continue
+        nxt = _split_partner(timeline, n) if kind == 0 else None
+        if nxt is not None:
+            joined_next.add(id(nxt))
+        grown: list[_Branch] = []
+        for br in beams:
+            if kind == 0:
+                got = br.cart.read_split(item, nxt, view) if nxt is not None else [br.cart.read(item, view)]
+                # how well this branch's carts explain the change: its total evidence (a joined split pays for
+                # leaving the intermediate level unexplained)
+                ev = sum(math.log(max(r.evidence, 1e-300)) for r in got)
+                if nxt is not None and len(got) == 1:
+                    ev -= math.log(LEVEL_RANGE_G)
+                grown.append(_Branch(br.logp + ev, br.cart, br.readings + got, br.transfers))
                 continue
-            nxt = _split_partner(timeline, n)
-            if nxt is not None:
-                joined_next.add(id(nxt))
-                readings += cart.read_split(item, nxt, viewer)
-            else:
-                readings.append(cart.read(item, viewer))
-        else:
-            strength = hand_over_strength(item, viewer, cart)
-            look = _hand_over_look(viewer, item) if viewer is not None else None
-            transfers.append(cart.hand_over(item.t, item.owners[0], item.owners[1], strength, look))
-    return cart, readings, transfers
+            strength = hand_over_strength(item, view, br.cart)
+            look = _hand_over_look(view, item) if view is not None else None
+            tracks = {item.owners[0]: item.a, item.owners[1]: item.b}
+            alts = br.cart.hand_over_alternatives(item.owners[0], item.owners[1], strength, look, tracks)
+            picks = alts[:1] + [x for x in alts[1:HAND_OVER_WAYS] if x[3] >= HAND_OVER_BRANCH * alts[0][3]]
+            for k, pick in enumerate(picks):
+                c = br.cart.clone() if k < len(picks) - 1 else br.cart
+                tr = c.apply_hand_over(item.t, item.owners[0], item.owners[1], pick, alts, tracks)
+                grown.append(_Branch(br.logp + math.log(max(pick[3], 1e-300)), c, br.readings, br.transfers + [tr]))
+        beams = _prune(grown)
+    best = max(beams, key=lambda b: b.logp)
+    return best.cart, best.readings, best.transfers
+
+
+@dataclass
+class _Branch:
+    """One account of what happened so far: its carts, readings and hand-overs, and how likely (log)."""
+    logp: float
+    cart: Cart
+    readings: list[Reading]
+    transfers: list[Transfer]
+
+
+def _prune(beams: list[_Branch]) -> list[_Branch]:
+    """The BEAM likeliest branches, one per state of the carts (two ways to one state: the likelier)."""
+    out: list[_Branch] = []
+    seen: set = set()
+    for b in sorted(beams, key=lambda b: -b.logp):
+        key = tuple(sorted((v, tuple(sorted(c.items()))) for v, c in b.cart.carrying.items() if c))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(b)
+        if len(out) == BEAM:
+            break
+    return out
+
+
+def _memo(viewer: ProductViewer) -> ProductViewer:
+    cache: dict = {}
+
+    def view(t: float, track: int, hand: str, skus: list[str]):
+        key = (round(t, 4), track, hand, tuple(skus))
+        if key not in cache:
+            cache[key] = viewer(t, track, hand, skus)
+        return cache[key]
+    return view
 
 
 def _split_partner(timeline: list[tuple[float, int, object]], n: int):

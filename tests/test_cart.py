@@ -377,3 +377,172 @@ def test_a_clear_hand_margin_outweighs_a_weakly_sure_classifier_between_look_ali
     hyps, viewed = cart.hypotheses(Ch(), near, view)
     assert viewed
     assert (hyps[0].kind, hyps[0].bin, hyps[0].sku, hyps[0].qty) == ("take", "A-1-01", "sku-cola", 1)
+
+
+def _party_cart(tiny_store_dir, tracks: dict[int, str]) -> Cart:
+    """A cart over the tiny store with shopper tracks (index -> visit), present all along."""
+    from data.store import read_store_dir
+    from engine.run import Run, TrackInfo
+
+    store, catalog = read_store_dir(tiny_store_dir)
+    n = len(tracks)
+    infos = [TrackInfo(f"t{k}", f"acct-{tracks[k]}", "shopper", k, True, True, 0.0, 60.0) for k in range(n)]
+    run = Run(Path("."), {}, np.zeros(1), np.array([t.id for t in infos]), np.zeros((1, n, 17, 3)),
+              np.zeros((1, n, 17)), np.zeros((1, n, 2)), infos)
+    return Cart(store, catalog, run, ["shopper"] * n, lambda track, t: [(tracks[track], 1.0)])
+
+
+def test_each_hand_is_weighed_by_its_own_view(tiny_store_dir):
+    """Two shoppers at the two look-alike bins of lc-A1, which loses one 352 g unit: v0's hand in the cola bin
+    (0 m, hand 1.0), v1's in the lime bin (0.05 m, hand 0.930). Each reading leaves the other hand idle:
+    v0-cola 1.0 x (1 - 0.8 x 0.930) = 0.256, v1-lime 0.930 x (1 - 0.8) = 0.186. The view sees cola in v0's hand
+    and lime in v1's (0.9 each): both readings fit their own hand, so the ratio stays 0.256 / 0.186 = 1.38.
+    Weighing v1's reading by v0's view (lime 0.1 there) would make it 3.9 and all but rule v1 out."""
+    from engine.hands import HandNear, hand_likelihood
+
+    cart = _bare_cart(tiny_store_dir, 2)
+    near = [HandNear(0, "A-1-01", "right", 0.0, 10.3), HandNear(1, "A-1-02", "left", 0.05, 10.3)]
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A1", 10.0, 10.6, -352.0, 1.0, []
+
+    looked = []
+
+    def view(t, track, hand, skus):
+        looked.append((track, hand))
+        held = "sku-cola" if track == 0 else "sku-lime"
+        return np.array([0.9 if s == held else 0.1 for s in skus])
+
+    hyps, viewed = cart.hypotheses(Ch(), near, view)
+    assert viewed and set(looked) == {(0, "right"), (1, "left")}
+    p = {(h.track, h.sku): h.posterior for h in hyps if h.kind == "take" and h.qty == 1 and h.also is None}
+    lh1 = hand_likelihood(0.05)
+    assert lh1 == pytest.approx(0.930, abs=0.001)
+    expected = (1.0 - 0.8 * lh1) / (lh1 * 0.2)
+    assert p[(0, "sku-cola")] / p[(1, "sku-lime")] == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx(1.38, abs=0.01)
+
+
+def test_two_parts_of_one_stretch_are_one_reach_each(tiny_store_dir, monkeypatch):
+    """lc-A1 loses a unit at 10.0 s and another at 10.6 s (one unstable stretch the reader split); v0's hand is
+    in the cola bin and v1's in the lime bin through both. Each part alone is a tie between 'v0 took a cola'
+    and 'v1 took a lime' (each leaves the other's hand idle, x 0.2); the first goes to v0. In the second,
+    v0's hand has done its part: 'v1 took a lime' pays nothing, 'v0 took another cola' still leaves v1 idle
+    (x 0.2). By hand: v0 {cola: 1}, v1 {lime: 1}, not v0 {cola: 2}."""
+    from dataclasses import dataclass, field
+
+    import engine.cart as cart_mod
+    from engine.hands import HandNear
+
+    near = [HandNear(0, "A-1-01", "right", 0.0, 10.3), HandNear(1, "A-1-02", "left", 0.0, 10.3)]
+    monkeypatch.setattr(cart_mod, "hands_near", lambda run, bins, t0, t1: near)
+
+    @dataclass
+    class Ch:
+        sensor: str
+        t0: float
+        t1: float
+        delta_g: float
+        sd_g: float
+        flags: list = field(default_factory=lambda: ["overlap"])
+
+    cart = _bare_cart(tiny_store_dir, 2)
+    got = cart.read_split(Ch("lc-A1", 10.0, 10.5, -352.0, 1.0), Ch("lc-A1", 10.6, 11.0, -352.0, 1.0))
+    assert len(got) == 2
+    assert got[1].hypotheses[0].posterior / got[1].hypotheses[1].posterior == pytest.approx(5.0, rel=1e-3)
+    assert {v: dict(c) for v, c in cart.carrying.items() if c} == {"v0": {"sku-cola": 1}, "v1": {"sku-lime": 1}}
+
+
+def test_a_party_member_puts_back_and_hands_over_what_they_took_themselves(tiny_store_dir):
+    """Party v0 is tracks 0 and 1. Track 0 took a cola, track 1 a lime (equal weight). Track 1 then leaves a
+    352 g unit in the soap bin: cola or lime by weight alike, but the lime is in track 1's own hands, the
+    cola only if track 0 passed it over (x 0.35): lime at 1 / 1.35 = 0.741, and the receipt keeps the cola.
+    Then track 1 hands one unit to v1 (strength 0.95): chips it took itself 1.0, the cola 0.35: chips at
+    0.95 / 1.35 = 0.704."""
+    from engine.cart import OTHER_HAND, Hypothesis
+    from engine.hands import HandNear
+
+    assert OTHER_HAND == 0.35
+    cart = _party_cart(tiny_store_dir, {0: "v0", 1: "v0", 2: "v1"})
+    cart.apply(Hypothesis("take", 0, "A-1-01", "sku-cola", 1, 1.0, "right", visit="v0"))
+    cart.apply(Hypothesis("take", 1, "A-1-02", "sku-lime", 1, 1.0, "right", visit="v0"))
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-B2", 20.0, 20.6, 352.0, 1.0, []
+
+    hyps, _ = cart.hypotheses(Ch(), [HandNear(1, "B-1-03", "right", 0.0, 20.3)], None)
+    assert (hyps[0].kind, hyps[0].track, hyps[0].sku) == ("misplaced_put", 1, "sku-lime")
+    assert hyps[0].posterior == pytest.approx(1 / 1.35, abs=1e-3)
+    cart.apply(hyps[0])
+    assert dict(cart.carrying["v0"]) == {"sku-cola": 1}
+
+    cart.apply(Hypothesis("take", 1, "A-1-03", "sku-chips", 1, 1.0, "right", visit="v0"))
+    tr = cart.hand_over(30.0, "v0", "v1", 0.95, None, {"v0": 1, "v1": 2})
+    assert (tr.giver, tr.receiver, tr.sku) == ("v0", "v1", "sku-chips")
+    assert tr.posterior == pytest.approx(0.95 / 1.35)
+    assert dict(cart.carrying["v0"]) == {"sku-cola": 1} and dict(cart.carrying["v1"]) == {"sku-chips": 1}
+    assert cart.own_hand("v1", 2, "sku-chips", 1) == 1.0  # handed over: now in the receiver's own hand
+
+
+def test_a_hand_over_the_view_cannot_tell_is_read_from_what_the_giver_does_after(tiny_store_dir, monkeypatch):
+    """v0 (track 0) took chips and a lime; at 20 s its hand meets v1's 0.1 m apart (strength 0.95) and nothing
+    tells which passed: chips 0.475, lime 0.475, nothing 0.05. Read greedily the chips (held first) would go.
+    At 30 s track 0 puts a 165 g unit back in the chips bin (lc-A2): only the branch where v0 still holds the
+    chips explains it (where the lime is left, 352 g against +165 g fits nothing). By hand: the lime passed,
+    the chips went back: v0 {}, v1 {lime: 1}."""
+    import engine.cart as cart_mod
+    from engine.cart import Hypothesis
+    from engine.hands import HandNear, Meeting
+    from engine.receipts import replay
+
+    near = [HandNear(0, "A-1-03", "right", 0.0, 30.3)]
+    monkeypatch.setattr(cart_mod, "hands_near", lambda run, bins, t0, t1: near if t0 > 25 else [])
+    cart = _bare_cart(tiny_store_dir, 2)
+    cart.apply(Hypothesis("take", 0, "A-1-03", "sku-chips", 1, 1.0, "right", visit="v0"))
+    cart.apply(Hypothesis("take", 0, "A-1-02", "sku-lime", 1, 1.0, "right", visit="v0"))
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A2", 30.0, 30.6, 165.0, 1.0, []
+
+    m = Meeting(0, 1, 20.0, 0.1, (4.0, 3.0, 1.1), owners=("v0", "v1"))
+    alts = cart.clone().hand_over_alternatives("v0", "v1", 0.95, None, {"v0": 0, "v1": 1})
+    assert [(x[2], round(x[3], 3)) for x in alts] == [("sku-chips", 0.475), ("sku-lime", 0.475), (None, 0.05)]
+    out, readings, transfers = replay(cart, [(20.0, 1, m), (30.0, 0, Ch())], None)
+    assert [(t.giver, t.receiver, t.sku) for t in transfers] == [("v0", "v1", "sku-lime")]
+    assert (readings[0].best.kind, readings[0].best.sku) == ("put", "sku-chips")
+    assert {v: dict(c) for v, c in out.carrying.items() if c} == {"v1": {"sku-lime": 1}}
+
+
+def test_each_unit_a_giver_holds_is_as_likely_the_one_handed_over(tiny_store_dir):
+    """v0 holds two limes and a chips: a hand-over the view cannot tell is a lime at 0.95 x 2/3 = 0.633."""
+    cart = _bare_cart(tiny_store_dir, 2)
+    cart.carrying["v0"].update({"sku-chips": 1, "sku-lime": 2})
+    alts = cart.hand_over_alternatives("v0", "v1", 0.95)
+    assert (alts[0][2], alts[0][3]) == ("sku-lime", pytest.approx(0.95 * 2 / 3))
+
+
+def test_a_take_is_viewed_once_the_hand_is_drawn_back(tiny_store_dir):
+    """v0's right hand is at both look-alike bins of lc-A1 as it loses 352 g (load settled at t1 = 10.6 s). While
+    the hand is in the shelf the crop shows lime (0.8, the shelf and the hand hide the unit); drawn back, at
+    t1 + 1.2, 1.6, 2.0 s, cola 0.9, 0.8, 0.7 against lime 0.1, 0.2, 0.3. Mean log-probabilities: cola
+    exp(-0.2284) = 0.796, lime exp(-1.7053) = 0.182; at the square root, scaled to the best, lime
+    sqrt(0.182 / 0.796) = 0.478: cola against lime 2.09 to 1."""
+    from engine.hands import HandNear
+
+    cart = _bare_cart(tiny_store_dir, 1)
+    near = [HandNear(0, "A-1-01", "right", 0.0, 10.3), HandNear(0, "A-1-02", "right", 0.0, 10.3)]
+    late = {1.2: 0.9, 1.6: 0.8, 2.0: 0.7}
+    asked = []
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A1", 10.0, 10.6, -352.0, 1.0, []
+
+    def view(t, track, hand, skus):
+        asked.append(round(t - Ch.t1, 3))
+        cola = late.get(round(t - Ch.t1, 3), 0.2)
+        return np.array([cola if s == "sku-cola" else 1.0 - cola for s in skus])
+
+    hyps, viewed = cart.hypotheses(Ch(), near, view)
+    assert viewed and asked == [1.2, 1.6, 2.0]
+    p = {h.sku: h.posterior for h in hyps if h.kind == "take" and h.qty == 1 and h.track == 0 and h.also is None}
+    assert p["sku-cola"] / p["sku-lime"] == pytest.approx(2.093, abs=0.002)
