@@ -90,15 +90,20 @@ class PartyOwners:
     against each party's look at the gate sharpens it."""
 
     def __init__(self, run: Run, visits: list[tuple[str, float, list[int]]], visit_of: dict[int, str],
-                 doubt_flags: tuple[str, ...]) -> None:
+                 doubt_flags: tuple[str, ...], party_sizes: dict[str, int] | None = None) -> None:
         self.run, self.visit_of = run, visit_of
         self.looks = TrackLooks(run)
         self.span: dict[str, tuple[float, float]] = {}
         self.members: dict[str, list[np.ndarray]] = {}
+        party_sizes = party_sizes or {}
         for vid, entered, tracks in visits:
             t1 = max((run.tracks[k].t1 for k in tracks), default=entered)
-            left = bool(tracks) and all(run.tracks[k].ended_in_exit for k in tracks)
-            self.span[vid] = (entered - 1.0, t1 + (1.0 if left else 15.0))
+            # a party is known gone only when every member was seen through the exit; one whose track was lost
+            # (or never tracked) may be anywhere in the store until the end, under a track born mid-floor or
+            # one that took it over, however long after its own track ended
+            left = (bool(tracks) and all(run.tracks[k].ended_in_exit for k in tracks)
+                    and len(tracks) >= party_sizes.get(vid, 0))
+            self.span[vid] = (entered - 1.0, t1 + 1.0 if left else np.inf)
             firsts = [self.looks.first(k) for k in tracks
                       if run.tracks[k].born_in_entry and "account-ambiguous" not in run.tracks[k].flags]
             self.members[vid] = [f for f in firsts if f is not None]

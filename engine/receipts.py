@@ -99,7 +99,8 @@ def _group(hyps: list[Hypothesis], key: Callable[[Hypothesis], object]) -> list[
 def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], viewer: ProductViewer | None,
                         slots: list[VisitSlot], visit_of: dict[int, str]) -> tuple[Cart, list[Reading], list[Transfer]]:
     """Replay the recording's changes and hand meetings through one cart."""
-    owners = PartyOwners(run, [(v.id, v.entered_at, v.tracks) for v in slots], visit_of, TRACK_DOUBTS)
+    owners = PartyOwners(run, [(v.id, v.entered_at, v.tracks) for v in slots], visit_of, TRACK_DOUBTS,
+                         {v.id: v.party_size for v in slots})
     cart = Cart(rec.store, rec.catalog, run, [t.role for t in run.tracks], owners)
     timeline: list[tuple[float, int, object]] = [(c.t0, 0, c) for cs in changes.values() for c in cs]
     shelves = [(np.asarray(sh.min, float), np.asarray(sh.max, float)) for sh in rec.store.shelves]
