@@ -182,8 +182,8 @@ class Cart:
             for track, lh, h in who:
                 role = self.roles[track] if track >= 0 else None
                 if track not in owners_of:
-                    owners_of[track] = ([(None, 1.0)] if track == NOBODY or role == "associate"
-                                        else self.owners(track, ch.t0))
+                    # an associate's own hand is on no receipt (None), but its track may have taken over a shopper
+                    owners_of[track] = [(None, 1.0)] if track == NOBODY else self.owners(track, ch.t0)
                 owners = owners_of[track]
                 for visit, p_owner in owners:
                     for kind, sku, q in self._what(ch, b, track, role, visit):
@@ -305,7 +305,7 @@ class Cart:
                 for q in range(1, min(n, 4) + 1):
                     out.append(("take", sku, q))
         else:
-            if role == "associate" or track == NOBODY:
+            if track == NOBODY or (role == "associate" and visit is None):  # only the associate's own hand restocks
                 out += [("restock", b.sku, q) for q in range(1, 5)]
             if visit is not None:
                 for sku, n in self.carrying[visit].items():

@@ -87,7 +87,10 @@ class PartyOwners:
 
     The prior trusts the linker's account for the track (less so when the linker itself doubted
     the track), spreading the rest over the parties in the store then; the body's look near t
-    against each party's look at the gate sharpens it."""
+    against each party's look at the gate sharpens it. An associate's track is weighed the same
+    way, its own account being no party (None: the hand is on no receipt) looked up by how the
+    associates looked at the gate: a track that follows an associate can take over a shopper in
+    a crowd, and what that shopper then takes is still theirs."""
 
     def __init__(self, run: Run, visits: list[tuple[str, float, list[int]]], visit_of: dict[int, str],
                  doubt_flags: tuple[str, ...], party_sizes: dict[str, int] | None = None) -> None:
@@ -95,6 +98,8 @@ class PartyOwners:
         self.looks = TrackLooks(run)
         self.span: dict[str, tuple[float, float]] = {}
         self.members: dict[str, list[np.ndarray]] = {}
+        self.partners: dict[str, set[int]] = {}
+        index = {str(p): k for k, p in enumerate(run.people)}
         party_sizes = party_sizes or {}
         for vid, entered, tracks in visits:
             t1 = max((run.tracks[k].t1 for k in tracks), default=entered)
@@ -104,25 +109,34 @@ class PartyOwners:
             left = (bool(tracks) and all(run.tracks[k].ended_in_exit for k in tracks)
                     and len(tracks) >= party_sizes.get(vid, 0))
             self.span[vid] = (entered - 1.0, t1 + 1.0 if left else np.inf)
+            # a member seen through the exit may have swapped bodies in a tangle on the way: the party may still be
+            # in the store under the track it was tangled with
+            self.partners[vid] = {index[o] for k in tracks for _, _, o in run.tracks[k].tangled if o in index}
             firsts = [self.looks.first(k) for k in tracks
                       if run.tracks[k].born_in_entry and "account-ambiguous" not in run.tracks[k].flags]
             self.members[vid] = [f for f in firsts if f is not None]
         self.doubted = {k for k, tr in enumerate(run.tracks) if any(f in doubt_flags for f in tr.flags)}
+        self.staff = {k for k, tr in enumerate(run.tracks) if tr.role == "associate"}
+        staff_firsts = [self.looks.first(k) for k in sorted(self.staff)
+                        if run.tracks[k].born_in_entry and "account-ambiguous" not in run.tracks[k].flags]
+        self.staff_looks = [f for f in staff_firsts if f is not None]
 
     def __call__(self, track: int, t: float) -> list[tuple[str | None, float]]:
-        present = [v for v, (a, b) in self.span.items() if a <= t <= b]
-        own = self.visit_of.get(track)
-        cands = list(dict.fromkeys(([own] if own else []) + present))
+        present = [v for v, (a, b) in self.span.items() if a <= t <= b or (t > a and track in self.partners[v])]
+        staff = track in self.staff
+        own = None if staff else self.visit_of.get(track)
+        cands = list(dict.fromkeys(([own] if own or staff else []) + present))
         if not cands:
             return [(None, 1.0)]
-        if own is None:
+        if own is None and not staff:
             prior = {v: 1.0 / len(cands) for v in cands}
         else:
             p_own = 0.6 if track in self.doubted else 0.92
             rest = [v for v in cands if v != own]
             prior = {own: p_own if rest else 1.0, **{v: (1 - p_own) / len(rest) for v in rest}}
         look = self.looks.near(track, t)
-        post = {v: prior[v] * look_likelihood(look, self.members.get(v, [])) for v in cands}
+        post = {v: prior[v] * look_likelihood(look, self.staff_looks if v is None else self.members.get(v, []))
+                for v in cands}
         z = sum(post.values())
         out = sorted(((v, p / z) for v, p in post.items() if p / z >= 0.005), key=lambda x: -x[1])
         return out or [(own, 1.0)]

@@ -546,3 +546,40 @@ def test_a_take_is_viewed_once_the_hand_is_drawn_back(tiny_store_dir):
     assert viewed and asked == [1.2, 1.6, 2.0]
     p = {h.sku: h.posterior for h in hyps if h.kind == "take" and h.qty == 1 and h.track == 0 and h.also is None}
     assert p["sku-cola"] / p["sku-lime"] == pytest.approx(2.093, abs=0.002)
+
+
+def test_an_associate_tracks_hand_goes_on_the_receipt_its_look_names(tiny_store_dir):
+    """Track 1 is an associate's, but its look says shopper v0's body (owners: v0 0.7, the associate 0.3). Its
+    hand alone in the cola bin while lc-A1 loses 352 g: 'v0 took a cola' against 'the associate did' is
+    0.7 / 0.3, the same hand and weight. Two limes coming back to lc-A1 can be a restock only by the associate's
+    own hand: read as v0's hand there is nothing v0 carries to put back."""
+    from data.store import read_store_dir
+    from engine.hands import HandNear
+    from engine.run import Run, TrackInfo
+
+    store, catalog = read_store_dir(tiny_store_dir)
+    infos = [TrackInfo("t0", "acct-0", "shopper", 0, True, True, 0.0, 60.0),
+             TrackInfo("t1", "staff-1", "associate", 1, True, True, 0.0, 60.0)]
+    run = Run(Path("."), {}, np.zeros(1), np.array(["t0", "t1"]), np.zeros((1, 2, 17, 3)), np.zeros((1, 2, 17)),
+              np.zeros((1, 2, 2)), infos)
+    cart = Cart(store, catalog, run, ["shopper", "associate"],
+                lambda track, t: [("v0", 1.0)] if track == 0 else [("v0", 0.7), (None, 0.3)])
+
+    class Take:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A1", 10.0, 10.6, -352.0, 1.0, []
+
+    hyps, _ = cart.hypotheses(Take(), [HandNear(1, "A-1-01", "right", 0.0, 10.3)], None)
+    p = {(h.visit, h.sku): h.posterior for h in hyps if h.kind == "take" and h.track == 1 and h.qty == 1
+         and h.also is None}
+    assert (hyps[0].track, hyps[0].visit, hyps[0].sku) == (1, "v0", "sku-cola")
+    assert p[("v0", "sku-cola")] / p[(None, "sku-cola")] == pytest.approx(0.7 / 0.3, rel=1e-9)
+    cart.apply(hyps[0])
+    assert dict(cart.carrying["v0"]) == {"sku-cola": 1}
+
+    class Restock:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A1", 20.0, 20.6, 2 * 352.0, 1.0, []
+
+    hyps, _ = cart.hypotheses(Restock(), [HandNear(1, "A-1-02", "right", 0.0, 20.3)], None)
+    assert (hyps[0].kind, hyps[0].track, hyps[0].visit, hyps[0].sku, hyps[0].qty) == ("restock", 1, None,
+                                                                                      "sku-lime", 2)
+    assert all(h.visit is None for h in hyps if h.kind == "restock")

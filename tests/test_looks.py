@@ -5,6 +5,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from engine.looks import PartyOwners
 from engine.run import TrackInfo
@@ -47,3 +48,46 @@ def test_a_party_with_a_member_never_tracked_stays_a_candidate(tmp_path: Path) -
     owners = PartyOwners(_run(tmp_path, tracks), [("v-a", 1.0, [0]), ("v-b", 2.0, [1])], {0: "v-a", 1: "v-b"}, (),
                          {"v-a": 2, "v-b": 1})
     assert set(dict(owners(2, 50.0))) == {"v-a", "v-b"}
+
+
+def _write_looks(root: Path, run: SimpleNamespace, looks: dict[int, list[tuple[float, float, list[float]]]]) -> None:
+    """looks.npz rows: per track, (from s, to s, look) over every tick in that stretch, at the track's floor point."""
+    tick, xy, look = [], [], []
+    for k, spans in looks.items():
+        for a, b, v in spans:
+            for i in np.flatnonzero((run.t >= a) & (run.t < b)):
+                tick.append(i)
+                xy.append(run.floor[i, k])
+                look.append(v)
+    np.savez(root / "looks.npz", tick=np.array(tick), xy=np.array(xy), look=np.array(look, float))
+
+
+def test_an_associate_track_that_took_over_a_shopper_is_weighed_by_its_look(tmp_path: Path) -> None:
+    """Shopper a (look [1, 0, 0] at the gate) and an associate (look [0, 1, 0]) far apart. After a tangle the
+    associate's track follows a body that looks like a: its hand is a's with prior 0.08 (the linker's own account,
+    the associate, keeps 0.92) x look 1.0, against the associate's 0.92 x 0.05 (the look's floor, the distance
+    being sqrt 2): a at 0.08 / 0.126 = 0.635. The associate's own look keeps its hand on no receipt."""
+    shopper = TrackInfo("t001", "a", "shopper", 0, True, True, 1.0, 58.0)
+    staff = TrackInfo("t002", "staff-1", "associate", 1, True, True, 1.0, 58.0)
+    run = _run(tmp_path, [shopper, staff])
+    run.floor[:, 0] = (0.0, 0.0)
+    run.floor[:, 1] = (3.0, 0.0)
+    a, s = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]
+    _write_looks(tmp_path, run, {0: [(1.0, 5.0, a)], 1: [(1.0, 5.0, s), (20.0, 40.0, a)]})
+    owners = PartyOwners(run, [("v-a", 1.0, [0])], {0: "v-a"}, ())
+    got = dict(owners(1, 30.0))
+    assert got["v-a"] == pytest.approx(0.08 / (0.08 + 0.92 * 0.05), abs=1e-6)
+    assert got[None] == pytest.approx(0.92 * 0.05 / (0.08 + 0.92 * 0.05), abs=1e-6)
+    assert dict(owners(1, 6.0))[None] == pytest.approx(0.92 / (0.92 + 0.08 * 0.05), abs=1e-6)  # its own look
+
+
+def test_a_party_seen_leaving_stays_a_candidate_for_the_track_it_was_tangled_with(tmp_path: Path) -> None:
+    """Shopper a's track tangles with b's at 20-22 s and exits at 30 s: it may have been b who went out, a still
+    in the store under b's track. After 30 s a stays a candidate for b's track only."""
+    ta = TrackInfo("t001", "a", "shopper", 0, True, True, 1.0, 30.0, tangled=[(20.0, 22.0, "t002")])
+    tb = TrackInfo("t002", "b", "shopper", 1, True, True, 2.0, 58.0, tangled=[(20.0, 22.0, "t001")])
+    tc = TrackInfo("t003", "c", "shopper", 2, True, True, 3.0, 58.0)
+    owners = PartyOwners(_run(tmp_path, [ta, tb, tc]), [("v-a", 1.0, [0]), ("v-b", 2.0, [1]), ("v-c", 3.0, [2])],
+                         {0: "v-a", 1: "v-b", 2: "v-c"}, ())
+    assert dict(owners(1, 50.0)) == pytest.approx({"v-b": 0.92, "v-a": 0.04, "v-c": 0.04})
+    assert dict(owners(2, 50.0)) == pytest.approx({"v-c": 0.92, "v-b": 0.08})
