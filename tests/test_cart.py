@@ -6,6 +6,7 @@ test_process.py.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +191,17 @@ def test_cart_never_takes_from_an_empty_bin(tiny_store_dir):
     assert all(h.bin != "A-1-03" or h.kind != "take" for h in hyps)
 
 
+@dataclass
+class _Overlapping:
+    """A load change the reader flagged as overlapping another (what `Cart.read_split` is given)."""
+    sensor: str
+    t0: float
+    t1: float
+    delta_g: float
+    sd_g: float
+    flags: list = field(default_factory=lambda: ["overlap"])
+
+
 def _bare_cart(tiny_store_dir, people: int) -> Cart:
     """A cart over the tiny store with `people` shopper tracks, track k in visit v{k}, present all along."""
     from data.store import read_store_dir
@@ -298,31 +310,22 @@ def test_a_split_change_whose_parts_fit_nothing_is_read_joined(tiny_store_dir, m
     """The same take and put, but the load-cell reader split the stretch at a level the overlapping hands
     happened to pass (-600 g, then -378 g): neither part weighs any product, their sum is the swap.
     Two real reaches one after the other (-52 g, then -1030 g: a bar, then a water) stay two readings."""
-    from dataclasses import dataclass, field
-
     import engine.cart as cart_mod
     from engine.hands import HandNear
 
     near = [HandNear(0, "B-1-02", "right", 0.0, 10.3), HandNear(1, "B-1-01", "left", 0.0, 10.3)]
     monkeypatch.setattr(cart_mod, "hands_near", lambda run, bins, t0, t1: near)
 
-    @dataclass
-    class Ch:
-        sensor: str
-        t0: float
-        t1: float
-        delta_g: float
-        sd_g: float
-        flags: list = field(default_factory=lambda: ["overlap"])
-
     cart = _bare_cart(tiny_store_dir, 2)
     cart.carrying["v0"]["sku-bar"] = 1
-    got = cart.read_split(Ch("lc-B1", 10.0, 10.5, -600.0, 1.5), Ch("lc-B1", 10.6, 11.0, -378.0, 1.5))
+    got = cart.read_split(_Overlapping("lc-B1", 10.0, 10.5, -600.0, 1.5),
+                          _Overlapping("lc-B1", 10.6, 11.0, -378.0, 1.5))
     assert len(got) == 1 and got[0].change.delta_g == pytest.approx(-978.0)
     assert {v: dict(c) for v, c in cart.carrying.items() if c} == {"v1": {"sku-water": 1}}
 
     cart = _bare_cart(tiny_store_dir, 2)
-    got = cart.read_split(Ch("lc-B1", 10.0, 10.5, -52.0, 1.5), Ch("lc-B1", 10.6, 11.0, -1030.0, 1.5))
+    got = cart.read_split(_Overlapping("lc-B1", 10.0, 10.5, -52.0, 1.5),
+                          _Overlapping("lc-B1", 10.6, 11.0, -1030.0, 1.5))
     assert len(got) == 2
     assert {v: dict(c) for v, c in cart.carrying.items() if c} == {"v0": {"sku-bar": 1}, "v1": {"sku-water": 1}}
 
@@ -429,25 +432,15 @@ def test_two_parts_of_one_stretch_are_one_reach_each(tiny_store_dir, monkeypatch
     and 'v1 took a lime' (each leaves the other's hand idle, x 0.2); the first goes to v0. In the second,
     v0's hand has done its part: 'v1 took a lime' pays nothing, 'v0 took another cola' still leaves v1 idle
     (x 0.2). By hand: v0 {cola: 1}, v1 {lime: 1}, not v0 {cola: 2}."""
-    from dataclasses import dataclass, field
-
     import engine.cart as cart_mod
     from engine.hands import HandNear
 
     near = [HandNear(0, "A-1-01", "right", 0.0, 10.3), HandNear(1, "A-1-02", "left", 0.0, 10.3)]
     monkeypatch.setattr(cart_mod, "hands_near", lambda run, bins, t0, t1: near)
 
-    @dataclass
-    class Ch:
-        sensor: str
-        t0: float
-        t1: float
-        delta_g: float
-        sd_g: float
-        flags: list = field(default_factory=lambda: ["overlap"])
-
     cart = _bare_cart(tiny_store_dir, 2)
-    got = cart.read_split(Ch("lc-A1", 10.0, 10.5, -352.0, 1.0), Ch("lc-A1", 10.6, 11.0, -352.0, 1.0))
+    got = cart.read_split(_Overlapping("lc-A1", 10.0, 10.5, -352.0, 1.0),
+                          _Overlapping("lc-A1", 10.6, 11.0, -352.0, 1.0))
     assert len(got) == 2
     assert got[1].hypotheses[0].posterior / got[1].hypotheses[1].posterior == pytest.approx(5.0, rel=1e-3)
     assert {v: dict(c) for v, c in cart.carrying.items() if c} == {"v0": {"sku-cola": 1}, "v1": {"sku-lime": 1}}
