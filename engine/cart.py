@@ -259,8 +259,8 @@ class Cart:
         takes = [u for u in units if u[0].kind == "take"]
         puts = [u for u in units if u[0].kind != "take"]
         for (t, lt, wt), (p, lp, wp) in itertools.product(takes, puts):
-            if t.track == p.track and (t.bin == p.bin or t.visit != p.visit):
-                continue
+            if t.track == p.track and (t.bin == p.bin or t.visit != p.visit or t.hand == p.hand):
+                continue  # one hand does one thing at a time
             if t.visit is not None and t.visit == p.visit and t.sku == p.sku:
                 continue  # taking one and putting back the same product is no change to the receipt
             sd = math.hypot(self.catalog.by_sku[t.sku].weight_sd_g, self.catalog.by_sku[p.sku].weight_sd_g)
@@ -273,9 +273,9 @@ class Cart:
 
     def _can_reach_together(self, reaches: list[Hypothesis]) -> bool:
         """Reaches that can be one change: one hand in one bin twice is qty 2, not two reaches; one hand has
-        one owner; a bin gives only what it holds."""
+        one owner and does one reach at a time (two bins at once are two hands); a bin gives only what it holds."""
         for a, b in itertools.combinations(reaches, 2):
-            if a.track == b.track and a.track != NOBODY and (a.bin == b.bin or a.visit != b.visit):
+            if a.track == b.track and a.track != NOBODY and (a.bin == b.bin or a.visit != b.visit or a.hand == b.hand):
                 return False
         wanted = Counter((h.bin, h.sku) for h in reaches)
         return all(self.bins[b][s] >= n for (b, s), n in wanted.items())

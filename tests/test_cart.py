@@ -576,3 +576,26 @@ def test_an_associate_tracks_hand_goes_on_the_receipt_its_look_names(tiny_store_
     assert (hyps[0].kind, hyps[0].track, hyps[0].visit, hyps[0].sku, hyps[0].qty) == ("restock", 1, None,
                                                                                       "sku-lime", 2)
     assert all(h.visit is None for h in hyps if h.kind == "restock")
+
+
+def test_one_hand_is_not_two_reaches_at_once(tiny_store_dir):
+    """lc-B1 loses 1082 g (a water, B-1-01, and a bar, B-1-02). t0's right hand is the nearest hand to both bins
+    (0 m), t1's left hand 0.2 m from the water. One hand cannot be in two bins at once, so the two reaches are t1's
+    water and t0's bar. By hand: hand_likelihood(0.2) = 0.88 e^{-0.5 (0.2/0.14)^2} + 0.12 e^{-0.2/0.35} = 0.385;
+    t0's one hand doing both (0.5 x 1 x 1, t1 idle: x (1 - 0.8 x 0.385) = 0.35) would outscore t1 and t0 reaching
+    (0.5 x 0.385 x 1 = 0.19). With t0's left hand at the water instead, one person's two hands may do both."""
+    from engine.hands import HandNear
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-B1", 10.0, 10.8, -1030.0 - 52.0, 1.2, []
+
+    cart = _bare_cart(tiny_store_dir, 2)
+    near = [HandNear(0, "B-1-01", "right", 0.0, 10.3), HandNear(0, "B-1-02", "right", 0.0, 10.3),
+            HandNear(1, "B-1-01", "left", 0.2, 10.3)]
+    hyps, _ = cart.hypotheses(Ch(), near, None)
+    assert {(x.track, x.sku) for x in hyps[0].parts()} == {(1, "sku-water"), (0, "sku-bar")}
+    assert not any(len(h.parts()) == 2 and {x.track for x in h.parts()} == {0} for h in hyps)
+
+    near[0] = HandNear(0, "B-1-01", "left", 0.0, 10.3)
+    hyps, _ = cart.hypotheses(Ch(), near, None)
+    assert {(x.track, x.hand, x.sku) for x in hyps[0].parts()} == {(0, "left", "sku-water"), (0, "right", "sku-bar")}
