@@ -91,3 +91,37 @@ def test_a_party_seen_leaving_stays_a_candidate_for_the_track_it_was_tangled_wit
                          {0: "v-a", 1: "v-b", 2: "v-c"}, ())
     assert dict(owners(1, 50.0)) == pytest.approx({"v-b": 0.92, "v-a": 0.04, "v-c": 0.04})
     assert dict(owners(2, 50.0)) == pytest.approx({"v-c": 0.92, "v-b": 0.08})
+
+
+def test_looks_from_before_a_tangle_count_as_much_as_the_linker_was_sure_the_track_kept_its_body(tmp_path: Path) -> None:
+    """b's track (look [0, 1, 0] at the gate) tangles with a's at 26-28 s; the linker's decision at 29 s is ambiguous
+    (P(swap) 0.12). Its only clean looks near 30 s are from before the tangle and look like a: the look is b's body's
+    with chance 0.88 only, and else says nothing. b: 0.92 x (0.88 x 0.05 + 0.12) = 0.15088, a: 0.08 x 1 (it was
+    0.08 x 1 against 0.92 x 0.05 without the tangle): a at 0.08 / 0.23088. A clear keep (margin 4x the threshold:
+    P(swap) 0.2 / (1 + 2^1.5)) leaves the look almost all its weight; looks from after the tangle, nearer in time, win
+    the weighted median over those from before."""
+    from engine.looks import swap_probability
+    decision = {"t": 29.0, "tracks": ["t001", "t002"], "t_swap": 27.0, "mapping": {}, "swapped": False,
+                "margin": 0.0, "ambiguous": True, "margins": {"t001": 0.0, "t002": 0.0}, "threshold": 0.15}
+    clear = {**decision, "ambiguous": False, "margin": 0.6, "margins": {"t001": 0.6, "t002": 0.6}}
+    assert swap_probability(decision, "t002") == pytest.approx(0.12)
+    assert swap_probability(clear, "t002") == pytest.approx(0.2 / (1 + 2 ** 1.5))
+
+    def owners_with(d: dict, looks_b: list) -> PartyOwners:
+        ta = TrackInfo("t001", "a", "shopper", 0, True, True, 1.0, 58.0, tangled=[(26.0, 28.0, "t002")], reid=[d])
+        tb = TrackInfo("t002", "b", "shopper", 1, True, True, 1.0, 58.0, tangled=[(26.0, 28.0, "t001")], reid=[d])
+        run = _run(tmp_path, [ta, tb])
+        run.floor[:, 0] = (0.0, 0.0)
+        run.floor[:, 1] = (3.0, 0.0)
+        a, b = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]
+        _write_looks(tmp_path, run, {0: [(1.0, 5.0, a)], 1: [(1.0, 5.0, b)] + [(s, e, a if s < 26 else b) for s, e in looks_b]})
+        return PartyOwners(run, [("v-a", 1.0, [0]), ("v-b", 1.0, [1])], {0: "v-a", 1: "v-b"}, ())
+
+    got = dict(owners_with(decision, [(20.0, 25.0)])(1, 30.0))
+    assert got["v-a"] == pytest.approx(0.08 / (0.08 + 0.92 * (0.88 * 0.05 + 0.12)), abs=1e-6)
+    q = 1 - 0.2 / (1 + 2 ** 1.5)
+    got = dict(owners_with(clear, [(20.0, 25.0)])(1, 30.0))
+    assert got["v-a"] == pytest.approx(0.08 / (0.08 + 0.92 * (q * 0.05 + 1 - q)), abs=1e-6)
+    # after the tangle it looks like b again: b's own look near 29.5 s outweighs the looks from before
+    got = dict(owners_with(decision, [(24.0, 26.0), (29.0, 30.0)])(1, 29.5))
+    assert got["v-b"] > 0.99
