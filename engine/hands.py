@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.store import Bin
-from data.world import L_ELBOW, L_WRIST, R_ELBOW, R_WRIST
+from data.world import L_ELBOW, L_SHOULDER, L_WRIST, R_ELBOW, R_SHOULDER, R_WRIST
 from engine.run import Run
 
 HANDS = (("left", L_ELBOW, L_WRIST), ("right", R_ELBOW, R_WRIST))
@@ -105,7 +105,8 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
 
     People passing close by have their hands near each other too (a carried item is held in front),
     but they are walking; a hand-over needs both to stop, with both wrists carried toward the
-    partner, at waist height or above, near the midpoint between them.
+    partner, at waist height or above, near the midpoint between them. People standing closer than
+    that (hips under 0.5 m apart) are read by their hands' motion instead: `hand_passes`.
     """
     T, P = run.joints.shape[:2]
     out: list[Meeting] = []
@@ -148,4 +149,85 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
                     p = (wa[k] + wb[k]) / 2
                     out.append(Meeting(a, b, float(run.t[k]), float(d[k]), (float(p[0]), float(p[1]), float(p[2])),
                                        hands=(HANDS[ia[k]][0], HANDS[ib[k]][0])))
-    return out
+    # people standing closer than a held-out hand's reach: their hands meet where idle ones are; the motion tells
+    out += [m for m in hand_passes(run, min_s)
+            if not any({m.a, m.b} == {o.a, o.b} and abs(m.t - o.t) < PASS_WINDOW_S + min_s for o in out)]
+    return sorted(out, key=lambda m: m.t)
+
+
+PASS_MEET_M = 0.08  # two wrists this close, having come together and then parted: hands touching
+PASS_TRAVEL_M = 0.2  # ... from at least this much farther apart within PASS_WINDOW_S before and after
+PASS_MOVE_M = 0.08  # each wrist itself moves at least this much on the way in and on the way out
+PASS_WINDOW_S = 1.0
+PASS_REACH = 0.75  # shoulder-to-wrist over upper arm plus forearm: an arm held out, not bent to carry
+
+
+def hand_passes(run: Run, min_s: float = 0.3) -> list[Meeting]:
+    """Moments two still people each bring one hand to the other's, hold them together and part them.
+
+    Neighbours standing close have their idle hands (carrying, hanging) near each other too, and
+    as close as a hand-over's when they stand close enough: what tells a hand-over is the motion.
+    Both wrists travel in to meet (the two hands were PASS_TRAVEL_M farther apart a moment before,
+    and each wrist itself moved), stay together at least min_s with the arms held out, above the
+    waist, and travel apart again. This reads hand-overs whatever the people's distance.
+    """
+    T, P = run.joints.shape[:2]
+    out: list[Meeting] = []
+    if T < 3 or P < 2:
+        return out
+    J = run.joints.astype(float)
+    step = float(np.median(np.diff(run.t)))
+    need = max(2, int(np.ceil(min_s / max(step, 1e-3) - 1e-6)))  # held together: seen so at least twice
+    win = max(1, int(round(PASS_WINDOW_S / max(step, 1e-3))))
+    floor = run.floor.astype(float)
+    dt = np.gradient(run.t)
+    speed = np.linalg.norm(np.gradient(floor, axis=0), axis=2) / dt[:, None]
+    arms = [(L_SHOULDER, L_ELBOW, L_WRIST), (R_SHOULDER, R_ELBOW, R_WRIST)]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # joints of people not in the store are NaN
+        reach = np.stack([np.linalg.norm(J[:, :, w] - J[:, :, s], axis=-1)
+                          / (np.linalg.norm(J[:, :, e] - J[:, :, s], axis=-1)
+                             + np.linalg.norm(J[:, :, w] - J[:, :, e], axis=-1)) for s, e, w in arms], axis=2)  # (T, P, 2)
+        above = J[:, :, [L_WRIST, R_WRIST], 2] > np.nanmean(J[:, :, 11:13, 2], axis=2)[:, :, None]  # over the waist
+        held_out = (reach > PASS_REACH) & above & (speed < STILL_MPS)[:, :, None]
+    for a in range(P):
+        for b in range(a + 1, P):
+            if not (np.isfinite(floor[:, a]).all(1) & np.isfinite(floor[:, b]).all(1)).any():
+                continue
+            for i, (_, _, wi) in enumerate(arms):
+                for j, (_, _, wj) in enumerate(arms):
+                    wa, wb = J[:, a, wi], J[:, b, wj]
+                    d = np.linalg.norm(wa - wb, axis=1)
+                    with np.errstate(invalid="ignore"):
+                        close = (d < PASS_MEET_M) & held_out[:, a, i] & held_out[:, b, j]
+                    edges = np.flatnonzero(np.diff(np.r_[0, close.astype(int), 0]))
+                    for s, e in zip(edges[::2], edges[1::2]):
+                        if e - s < need or s - win < 0 or e + win > T:
+                            continue
+                        k = s + int(np.argmin(d[s:e]))
+                        if not (_travels(d, wa, wb, range(s - win, s), s, d[k])
+                                and _travels(d, wa, wb, range(e, e + win), e - 1, d[k])):
+                            continue
+                        p = (wa[k] + wb[k]) / 2
+                        out.append(Meeting(a, b, float(run.t[k]), float(d[k]), (float(p[0]), float(p[1]), float(p[2])),
+                                           hands=(HANDS[i][0], HANDS[j][0])))
+    return _one_per_moment(out)
+
+
+def _travels(d: np.ndarray, wa: np.ndarray, wb: np.ndarray, ks: range, k0: int, d_min: float) -> bool:
+    """Within the frames ks the two hands were PASS_TRAVEL_M farther apart than at their closest, and each
+    wrist was then at least PASS_MOVE_M from where it is at frame k0 (both moved, not one to a still hand)."""
+    for k in ks:
+        if (np.isfinite(d[k]) and d[k] >= d_min + PASS_TRAVEL_M and np.linalg.norm(wa[k] - wa[k0]) >= PASS_MOVE_M
+                and np.linalg.norm(wb[k] - wb[k0]) >= PASS_MOVE_M):
+            return True
+    return False
+
+
+def _one_per_moment(ms: list[Meeting], apart_s: float = 1.0) -> list[Meeting]:
+    """One meeting per pair of tracks and moment: the closest of those within apart_s."""
+    keep: list[Meeting] = []
+    for m in sorted(ms, key=lambda m: m.distance_m):
+        if not any({m.a, m.b} == {k.a, k.b} and abs(m.t - k.t) < apart_s for k in keep):
+            keep.append(m)
+    return sorted(keep, key=lambda m: m.t)

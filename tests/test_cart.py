@@ -599,3 +599,60 @@ def test_one_hand_is_not_two_reaches_at_once(tiny_store_dir):
     near[0] = HandNear(0, "B-1-01", "left", 0.0, 10.3)
     hyps, _ = cart.hypotheses(Ch(), near, None)
     assert {(x.track, x.hand, x.sku) for x in hyps[0].parts()} == {(0, "left", "sku-water"), (0, "right", "sku-bar")}
+
+
+def _two_standing(wrists, hz: float = 5.0):
+    """Two people standing still 0.45 m apart (A at x 0 facing +x, B at x 0.45 facing -x), each frame's
+    arm given as wrists(k) -> {(person, side): (wrist, elbow)}; shoulders at z 1.4, y -0.18 / +0.18."""
+    from data.world import L_ELBOW, L_SHOULDER, L_WRIST, R_ELBOW, R_SHOULDER, R_WRIST
+    from engine.run import Run, TrackInfo
+
+    T = 20
+    J = np.zeros((T, 2, 17, 3))
+    for p, x in enumerate((0.0, 0.45)):
+        J[:, p, :] = (x, 0.0, 0.95)  # hips and the rest of the body
+        for side, sh, el, wr in (("left", L_SHOULDER, L_ELBOW, L_WRIST), ("right", R_SHOULDER, R_ELBOW, R_WRIST)):
+            y = (0.18 if side == "left" else -0.18) * (1 if p == 0 else -1)
+            J[:, p, sh] = (x, y, 1.4)
+            for k in range(T):
+                w, e = wrists(k).get((p, side), ((x + (0.2 if p == 0 else -0.2), y, 1.17),
+                                                  (x + (0.05 if p == 0 else -0.05), y, 1.12)))
+                J[k, p, wr], J[k, p, el] = w, e
+    tracks = [TrackInfo(f"t{p}", f"acct-{p}", "shopper", p, True, True, 0.0, 4.0) for p in range(2)]
+    floor = np.repeat(np.array([[[0.0, 0.0], [0.45, 0.0]]]), T, axis=0)
+    return Run(Path("."), {}, np.arange(T) / hz, np.array(["t0", "t1"]), J, np.ones((T, 2, 17)), floor, tracks)
+
+
+def _out_and_back(k, hang, held):
+    """A wrist (and elbow) hanging until frame 8, held out for frames 8-10, hanging again from 11."""
+    return held if 8 <= k <= 10 else hang
+
+
+def test_a_hand_over_between_people_standing_close_is_read_from_the_hands_motion():
+    """Worked by hand. A and B stand still 0.45 m apart: too close for the held-out-hands rule (hips
+    over 0.5 m apart), and their carrying hands (bent: shoulder to wrist 0.30 m of 0.44 m of arm) are
+    0.25 - 0.20 = 0.05 m apart all along, as close as a hand-over's. Idle, no meeting. When A's right
+    and B's left hand hang (wrists at z 0.86, under the hips, 0.45 m apart), rise to meet at (0.225, -0.1, 1.15) 0.02 m
+    apart with straight arms (elbow midway: shoulder to wrist is the whole arm), stay for frames 8-10
+    (0.6 s at 5 Hz, at least two frames needed), and hang again, both wrists travelled
+    |(0.215, 0.08, 0.29)| = 0.37 m >= 0.08 m and the hands were 0.45 >= 0.02 + 0.2 m apart within a
+    second before and after: one meeting at frame 8 (t 1.6 s), 0.02 m. If only A's hand moves, to B's
+    hand held out all along, B's wrist never travelled: no meeting."""
+    from engine.hands import hand_meetings
+
+    def hang(x, y):
+        return (x, y, 0.86), (x, y, 1.13)
+
+    a_hang, b_hang = hang(0.0, -0.18), hang(0.45, -0.18)
+    a_wr, b_wr = np.array([0.215, -0.1, 1.15]), np.array([0.235, -0.1, 1.15])
+    a_held = (tuple(a_wr), tuple((a_wr + (0.0, -0.18, 1.4)) / 2))
+    b_held = (tuple(b_wr), tuple((b_wr + (0.45, -0.18, 1.4)) / 2))
+
+    assert hand_meetings(_two_standing(lambda k: {})) == []  # idle neighbours
+    ms = hand_meetings(_two_standing(lambda k: {(0, "right"): _out_and_back(k, a_hang, a_held),
+                                                (1, "left"): _out_and_back(k, b_hang, b_held)}))
+    assert [(m.a, m.b, m.hands) for m in ms] == [(0, 1, ("right", "left"))]
+    assert ms[0].t == pytest.approx(1.6) and ms[0].distance_m == pytest.approx(0.02)
+    assert ms[0].point == pytest.approx((0.225, -0.1, 1.15))
+    assert hand_meetings(_two_standing(lambda k: {(0, "right"): _out_and_back(k, a_hang, a_held),
+                                                  (1, "left"): b_held})) == []  # only one hand moved
