@@ -21,7 +21,7 @@ FOREARM_EXTEND = 0.12  # metres past the wrist: the fingers reach beyond it
 REACH_BEFORE_S, REACH_AFTER_S = 0.7, 1.1  # window around the change's start, where the hand is in
 HAND_IN_AT_S = 0.3  # the hand is deepest in the bin about this long after the load starts to change
 LATE_M_PER_S = 0.3  # a hand near the bin but away from that moment counts as this much farther per second
-STILL_MPS = 0.3  # floor speed under which a person counts as standing  # the hand is in the bin around the moment the load changes
+STILL_MPS = 0.3  # floor speed under which a person counts as standing
 
 
 @dataclass
