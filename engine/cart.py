@@ -148,9 +148,9 @@ class Cart:
         return other
 
     def _restore(self, state) -> None:
-        self.carrying = defaultdict(Counter, {v: Counter(c) for v, c in state[0].items()})
-        self.bins = {k: Counter(c) for k, c in state[1].items()}
-        self.held = defaultdict(Counter, {v: Counter(c) for v, c in state[2].items()})
+        """Take over a state from `_state()` (already a copy, restored once: no second copy)."""
+        carrying, bins, held = state
+        self.carrying, self.bins, self.held = defaultdict(Counter, carrying), bins, defaultdict(Counter, held)
 
     def present(self, track: int, t: float) -> bool:
         info = self.run.tracks[track]
@@ -199,13 +199,11 @@ class Cart:
                             singles.append(hyp)
                         if kind == "take" and q == 1:
                             units.append((hyp, lh * p_owner, p.weight_g))
-                    if track != NOBODY and lh * p_owner >= REACH_MIN_LH:
-                        for kind, sku, q in self._what(ch, b, track, role, visit, both=True):
-                            if q == 1 and kind in ("take", "put", "misplaced_put"):
-                                hyp = Hypothesis(kind, track, b.id, sku, 1, 0.0, h.hand if h else None,
-                                                 h.distance_m if h else float("nan"), visit=visit)
-                                own = self.own_hand(visit, track, sku, 1) if kind != "take" else 1.0
-                                swaps.append((hyp, lh * p_owner * own, self.catalog.by_sku[sku].weight_g))
+                    if track != NOBODY and lh * p_owner >= REACH_MIN_LH:  # a seen hand: h is its HandNear
+                        for kind, sku, _ in self._what(ch, b, track, role, visit, both=True):
+                            hyp = Hypothesis(kind, track, b.id, sku, 1, 0.0, h.hand, h.distance_m, visit=visit)
+                            own = self.own_hand(visit, track, sku, 1) if kind != "take" else 1.0
+                            swaps.append((hyp, lh * p_owner * own, self.catalog.by_sku[sku].weight_g))
         hyps = singles + self._pairs(ch, units) + self._swaps(ch, swaps)
         # a hand seen in one of the cell's bins most likely did something there: a reading that
         # leaves it idle pays for that (this is what tells two reaches from one person taking two)
@@ -292,7 +290,7 @@ class Cart:
     def _what(self, ch: Change, b: Bin, track: int, role: str | None, visit: str | None, both: bool = False
               ) -> list[tuple[str, str, int]]:
         """(kind, sku, qty) this hand could have done at this bin, given what is where and what its party holds
-        (`both`: takes and puts whichever way the load went)."""
+        (`both`: one-unit takes and puts whichever way the load went)."""
         out = []
         if both:
             out += [("take", sku, 1) for sku, n in self.bins[b.id].items() if n > 0]

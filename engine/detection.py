@@ -24,9 +24,9 @@ top-down grid (8 cm cells) of visible surface (each pixel weighs the m^2 it cove
 its depth, so near and far people count alike) and of highest point. Blobs are the
 grid's connected components after a one-cell dilation, so people side by side in the
 image but apart on the floor are apart here. A blob wider than 0.7 m is split between
-head cells (local height maxima above 0.9 m, so two people crouching side by side at a low shelf
-count too, 0.4 m or more apart, with the top surface sagging by 0.12 m or more between them: two
-heads, not a bent back). A blob is a person
+head cells (local height maxima above 0.9 m, so that two people crouching side by side at a
+low shelf count too; 0.4 m or more apart, with the top surface sagging by 0.12 m or more
+between them: two heads, not a bent back). A blob is a person
 when it shows enough surface (0.05 m^2) and its top (98th percentile of height) is
 0.8-2.25 m; so a person half hidden by a shelf is still found from what shows above it.
 The box is the blob's pixels' box (full-resolution pixels), `height_m` the top, `foot`

@@ -116,8 +116,7 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
         warnings.simplefilter("ignore", RuntimeWarning)  # joints of people not in the store are NaN
         hips = np.nanmean(J[:, :, 11:13, :2], axis=2) if P else np.zeros((T, 0, 2))  # (T, P, 2)
     floor = run.floor.astype(float)
-    dt = np.gradient(run.t) if len(run.t) > 1 else np.ones(T)
-    speed = np.linalg.norm(np.gradient(floor, axis=0), axis=2) / dt[:, None] if T > 1 else np.zeros((T, P))
+    speed = _floor_speed(run)
     need = max(1, int(round(min_s / max(float(np.median(np.diff(run.t))) if len(run.t) > 1 else 0.2, 1e-3))))
     for a in range(P):
         for b in range(a + 1, P):
@@ -142,8 +141,7 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
                          & (out_b[rows, ib] > 0.25) & (at_mid < 0.25) & (np.fmin(wa[:, 2], wb[:, 2]) > 0.8)
                          & (speed[:, a] < STILL_MPS) & (speed[:, b] < STILL_MPS))
             close &= np.isfinite(d)
-            edges = np.flatnonzero(np.diff(np.r_[0, close.astype(int), 0]))
-            for s, e in zip(edges[::2], edges[1::2]):
+            for s, e in _runs(close):
                 if e - s >= need:
                     k = s + int(np.argmin(d[s:e]))
                     p = (wa[k] + wb[k]) / 2
@@ -180,8 +178,7 @@ def hand_passes(run: Run, min_s: float = 0.3) -> list[Meeting]:
     need = max(2, int(np.ceil(min_s / max(step, 1e-3) - 1e-6)))  # held together: seen so at least twice
     win = max(1, int(round(PASS_WINDOW_S / max(step, 1e-3))))
     floor = run.floor.astype(float)
-    dt = np.gradient(run.t)
-    speed = np.linalg.norm(np.gradient(floor, axis=0), axis=2) / dt[:, None]
+    speed = _floor_speed(run)
     arms = [(L_SHOULDER, L_ELBOW, L_WRIST), (R_SHOULDER, R_ELBOW, R_WRIST)]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # joints of people not in the store are NaN
@@ -200,8 +197,7 @@ def hand_passes(run: Run, min_s: float = 0.3) -> list[Meeting]:
                     d = np.linalg.norm(wa - wb, axis=1)
                     with np.errstate(invalid="ignore"):
                         close = (d < PASS_MEET_M) & held_out[:, a, i] & held_out[:, b, j]
-                    edges = np.flatnonzero(np.diff(np.r_[0, close.astype(int), 0]))
-                    for s, e in zip(edges[::2], edges[1::2]):
+                    for s, e in _runs(close):
                         if e - s < need or s - win < 0 or e + win > T:
                             continue
                         k = s + int(np.argmin(d[s:e]))
@@ -212,6 +208,20 @@ def hand_passes(run: Run, min_s: float = 0.3) -> list[Meeting]:
                         out.append(Meeting(a, b, float(run.t[k]), float(d[k]), (float(p[0]), float(p[1]), float(p[2])),
                                            hands=(HANDS[i][0], HANDS[j][0])))
     return _one_per_moment(out)
+
+
+def _floor_speed(run: Run) -> np.ndarray:
+    """(T, P) each track's walking speed on the floor (m/s; zeros with a single step)."""
+    T, P = run.floor.shape[:2]
+    if T < 2:
+        return np.zeros((T, P))
+    return np.linalg.norm(np.gradient(run.floor.astype(float), axis=0), axis=2) / np.gradient(run.t)[:, None]
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of True in a 1-D mask, end exclusive."""
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
+    return list(zip(edges[::2], edges[1::2]))
 
 
 def _travels(d: np.ndarray, wa: np.ndarray, wb: np.ndarray, ks: range, k0: int, d_min: float) -> bool:

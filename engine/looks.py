@@ -170,14 +170,16 @@ class PartyOwners:
             # a member seen through the exit may have swapped bodies in a tangle on the way: the party may still be
             # in the store under the track it was tangled with
             self.partners[vid] = {index[o] for k in tracks for _, _, o in run.tracks[k].tangled if o in index}
-            firsts = [self.looks.first(k) for k in tracks
-                      if run.tracks[k].born_in_entry and "account-ambiguous" not in run.tracks[k].flags]
-            self.members[vid] = [f for f in firsts if f is not None]
+            self.members[vid] = self._gate_looks(tracks)
         self.doubted = {k for k, tr in enumerate(run.tracks) if any(f in doubt_flags for f in tr.flags)}
         self.staff = {k for k, tr in enumerate(run.tracks) if tr.role == "associate"}
-        staff_firsts = [self.looks.first(k) for k in sorted(self.staff)
-                        if run.tracks[k].born_in_entry and "account-ambiguous" not in run.tracks[k].flags]
-        self.staff_looks = [f for f in staff_firsts if f is not None]
+        self.staff_looks = self._gate_looks(sorted(self.staff))
+
+    def _gate_looks(self, tracks: list[int]) -> list[np.ndarray]:
+        """How these tracks looked as they came through the gate: only tracks born there on a clear scan."""
+        firsts = [self.looks.first(k) for k in tracks
+                  if self.run.tracks[k].born_in_entry and "account-ambiguous" not in self.run.tracks[k].flags]
+        return [f for f in firsts if f is not None]
 
     def __call__(self, track: int, t: float) -> list[tuple[str | None, float]]:
         present = [v for v, (a, b) in self.span.items() if a <= t <= b or (t > a and track in self.partners[v])]

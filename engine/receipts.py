@@ -224,6 +224,11 @@ def _held_fit(viewer: ProductViewer, track: int, hand: str, t: float, offsets: t
     return np.mean(logs, axis=0) if logs else None
 
 
+def _hand_sides(m: Meeting) -> dict[str | None, tuple[int, str]]:
+    """Each party at a meeting: its track and the hand that track held out."""
+    return {m.owners[0]: (m.a, m.hands[0]), m.owners[1]: (m.b, m.hands[1])}
+
+
 def hand_over_strength(m: Meeting, viewer: ProductViewer | None, cart: Cart) -> float:
     """How likely a meeting of two parties' hands passed something. Measured on truth poses: true
     hand-overs meet within 0.13 m (16 of 18), passers-by from 0.15 m; a farther meeting where the view
@@ -237,7 +242,7 @@ def _seen_passing(viewer: ProductViewer, m: Meeting, cart: Cart) -> bool:
     """The view saw something pass: a product one party carries clearly in its held-out hand before the
     meeting and clearly in the other's after, where it was not before. Hands meeting a little farther
     apart than a hand-over's usual reach are then one all the same."""
-    side = {m.owners[0]: (m.a, m.hands[0]), m.owners[1]: (m.b, m.hands[1])}
+    side = _hand_sides(m)
     skus = sorted(set(cart.carrying[m.owners[0]]) | set(cart.carrying[m.owners[1]]))  # what the view tells apart
     for g, r in (m.owners, m.owners[::-1]):
         mine = np.array([s in cart.carrying[g] for s in skus])
@@ -259,7 +264,7 @@ def _hand_over_look(viewer: ProductViewer, m: Meeting) -> Callable[[str, str, li
     crop (and the receiver's own items with them); apart, each hand shows what it holds. That the
     product also left the giver's hand and was new in the receiver's counts less: either party may
     hold more units of it."""
-    side = {m.owners[0]: (m.a, m.hands[0]), m.owners[1]: (m.b, m.hands[1])}
+    side = _hand_sides(m)
 
     def look(giver: str, receiver: str, skus: list[str]) -> np.ndarray | None:
         g_before = _held_fit(viewer, *side[giver], m.t, HELD_BEFORE_S, skus)
