@@ -249,6 +249,62 @@ def cameras_from_run(rec, run_root: Path, pose_hz: float) -> dict[str, CameraRes
     return out
 
 
+OCCLUDED_FRAC = 0.1  # share of a person's box another, nearer person may cover before that view's look is not used
+
+
+def unoccluded_views(people: list, poses: list, cams: dict) -> list[list[tuple[str, int]]]:
+    """Each skeleton's views in which nobody nearer that camera covers its box (more than OCCLUDED_FRAC of it).
+
+    A look read from a view where someone stands in front mixes two people's clothes; the person
+    in front is found from the skeletons themselves (their joints projected into that camera), so
+    even one hidden inside another's detection counts.
+    """
+    cent = [np.nanmean(p.joints, axis=0) if np.isfinite(p.joints).any() else None for p in people]
+    boxes: dict[tuple[int, str], tuple[float, float, float, float] | None] = {}
+
+    def box_of(q: int, cid: str):
+        if (q, cid) not in boxes:
+            J = people[q].joints[np.isfinite(people[q].joints).all(1)]
+            b = None
+            if len(J):
+                uv = cams[cid].project(J)
+                x0, y0 = uv.min(0)
+                x1, y1 = uv.max(0)
+                pad = 0.1 * max(x1 - x0, y1 - y0)
+                b = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+            boxes[(q, cid)] = b
+        return boxes[(q, cid)]
+
+    out = []
+    for k, p in enumerate(people):
+        keep = []
+        for cid, i in p.views:
+            bp = poses[i].box if i < len(poses) else None
+            if bp is None or cent[k] is None:
+                keep.append((cid, i))
+                continue
+            x0, y0, x1, y1 = bp
+            area = max((x1 - x0) * (y1 - y0), 1.0)
+            c = cams[cid].center
+            dk = np.linalg.norm(cent[k] - c)
+            hidden = False
+            for q in range(len(people)):
+                if q == k or cent[q] is None or np.linalg.norm(cent[q] - c) >= dk:
+                    continue
+                bq = box_of(q, cid)
+                if bq is None:
+                    continue
+                w = min(x1, bq[2]) - max(x0, bq[0])
+                h = min(y1, bq[3]) - max(y0, bq[1])
+                if w > 0 and h > 0 and w * h / area > OCCLUDED_FRAC:
+                    hidden = True
+                    break
+            if not hidden:
+                keep.append((cid, i))
+        out.append(keep)
+    return out
+
+
 def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: Progress | None):
     """Skeletons per tick, then tracks."""
     from engine.multiview import reconstruct
@@ -274,11 +330,13 @@ def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: 
                                     tuple(int(v) for v in cf.det_box[cf.kp_det[r]]), int(r)))
                 apps.append(cf.appearance[r])
         people = reconstruct(poses, cams, float(tk), prev)
-        looks = []
-        for p in people:
+        looks, clean = [], []
+        for p, views in zip(people, unoccluded_views(people, poses, cams)):
             vs = [apps[i] for _, i in p.views if i < len(apps) and np.isfinite(apps[i]).all()]
             looks.append(_unit(np.median(vs, axis=0)) if vs else None)
-        linker.update(float(tk), people, looks)
+            vs = [apps[i] for _, i in views if i < len(apps) and np.isfinite(apps[i]).all()]
+            clean.append(_unit(np.median(vs, axis=0)) if vs else None)
+        linker.update(float(tk), people, looks, clean)
         for p, lk in zip(people, looks):
             if lk is not None:
                 seen.append((k, p.floor, lk))

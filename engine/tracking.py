@@ -54,6 +54,22 @@ the `Track`s.
   `reid-ambiguous` (`-party` when everyone involved shares one account,
   `-exit` for tracks that walked out still tangled). Nothing is ever
   swapped silently.
+- **Deferred re-identification** (`deferred_reid`, the default; the engine
+  runs offline on whole recordings). The decisions above are then not taken
+  tangle by tangle: every pair tangle is a place where two bodies may have
+  exchanged identities, and one joint decision over all of them is taken
+  once the recording is in. A hypothesis's cost sums, over every stretch a
+  body walks between two of its tangles, how far that stretch's look lies
+  from the looks its identity showed in the stretches before (weighted by
+  how much of it was seen), plus `swap_prior` per exchange; a beam of
+  `reid_beam` hypotheses goes through the tangles in time order. So a tangle
+  whose bodies walk straight into the next crowd, showing no look in
+  between, is decided by what they look like after that. Each tangle's
+  decision is recorded on both tracks with its margin (the cost of the best
+  hypothesis deciding it otherwise, minus the chosen one's); below
+  `reid_margin + swap_prior` it is flagged ambiguous as above. Looks for this
+  come from views where nobody nearer the camera covers the person
+  (`clean_appearance`), when the caller gives them.
 - **Performance.** About a millisecond per step for ten people.
 """
 from __future__ import annotations
@@ -102,6 +118,11 @@ class LinkerConfig:
     settle_s: float = 0.5
     settle_on_new_tangle: bool = True  # a parted member's new tangle settles its old group first
     reid_margin: float = 0.15
+    deferred_reid: bool = True  # decide identities after the whole recording, jointly over every tangle (offline)
+    reid_beam: int = 64  # hypotheses kept by that joint decision
+    swap_prior: float = 0.3  # cost of an exchange in it: bodies mostly keep their identities through a tangle
+    seg_cap: int = 10  # samples of a stretch between tangles that count in it (5 Hz: two seconds) ...
+    seg_unit: int = 5  # ... per this many samples one unit of look distance
     height_scale_m: float = 0.1  # height difference that counts as much as a unit of appearance distance
     app_alpha: float = 0.1  # EMA rate of the look model
     relink_s: float = 10.0  # a lost track may be found again this long after
@@ -229,6 +250,7 @@ class _Body:
         self.settling = False  # parted from its tangle: collecting looks for the re-identification
         self.settle_t0 = 0.0
         self.last_dt = 0.0
+        self.look_log: list[tuple[float, np.ndarray | None, float, bool]] = []  # (t, look, stature, tangled)
 
     # -- motion
     def predict(self, t: float) -> None:
@@ -266,7 +288,8 @@ class _Body:
     def pos(self) -> np.ndarray:
         return self.kf.statePost[:2, 0].copy()
 
-    def add(self, t: float, pose: Pose3D, tangled: bool, app: np.ndarray | None) -> None:
+    def add(self, t: float, pose: Pose3D, tangled: bool, app: np.ndarray | None,
+            clean: np.ndarray | None = None) -> None:
         if not self.predicted:
             self.kf.statePre = self.kf.statePost.copy()
             self.kf.errorCovPre = self.kf.errorCovPost.copy()
@@ -289,6 +312,7 @@ class _Body:
         self.last_seen = t
         self.hits += 1
         h = _stature(pose)
+        self.look_log.append((float(t), clean, h, tangled))
         idn = self.ident
         a = self.cfg.app_alpha
         if len(idn.heights_any) < 30 and np.isfinite(h):
@@ -430,6 +454,37 @@ def _robust_height(hs: list[float]) -> float:
 
 
 @dataclass
+class _Episode:
+    """Two bodies within tangle_m of each other from t0 to t1: the one moment their identities may have crossed."""
+    a: int
+    b: int
+    t0: float
+    t1: float
+    tc: float  # closest approach: an exchange applies from here
+    d: float  # closest distance
+
+
+@dataclass
+class _Seg:
+    """How a body looked over one stretch between two of its tangles."""
+    app: np.ndarray | None  # mean look (unit)
+    n_app: int
+    h: float  # median stature
+    h_se: float
+    n_h: int
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """An identity's looks so far, as sums (so adding a stretch is cheap)."""
+    app_sum: np.ndarray | None
+    n_app: int
+    h_sum: float
+    h_w: float
+    n_h: int
+
+
+@dataclass
 class _Group:
     """Tracks tangled together (transitively) until all have parted and settled."""
     members: set[int]
@@ -463,10 +518,12 @@ class Linker:
         self.t_first: float | None = None
         self.t_last: float | None = None
         self.steps: list[float] = []  # every update's time: the grid a track's gaps are filled on
+        self.ep_open: dict[tuple[int, int], list[float]] = {}  # pair -> [t0, closest distance, its time]
+        self.episodes: list[_Episode] = []  # every pair tangle, closed
 
     # -- public -----------------------------------------------------------------------
-    def update(self, t: float, poses: Sequence[Pose3D], appearance: Sequence[np.ndarray | None] | None = None
-               ) -> dict[int, str]:
+    def update(self, t: float, poses: Sequence[Pose3D], appearance: Sequence[np.ndarray | None] | None = None,
+               clean_appearance: Sequence[np.ndarray | None] | None = None) -> dict[int, str]:
         """One time step; returns {index into poses: track id} for the confirmed tracks that got a detection."""
         cfg = self.cfg
         t = float(t)
@@ -477,6 +534,7 @@ class Linker:
         if appearance is not None and len(appearance) != len(poses):
             raise ValueError(f"appearance has {len(appearance)} entries for {len(poses)} poses")
         apps = [None] * len(poses) if appearance is None else [_unit(a) for a in appearance]
+        clean = apps if clean_appearance is None else [_unit(a) for a in clean_appearance]
         floors = [floor_point(p) for p in poses]
         dets = [i for i, f in enumerate(floors) if np.isfinite(f).all()]
         for b in self.live:
@@ -531,7 +589,7 @@ class Linker:
         for a, b in enumerate(list(self.live)):
             if a in assigned:
                 i = assigned[a]
-                b.add(t, poses[i], b.key in tangled_now, apps[i])
+                b.add(t, poses[i], b.key in tangled_now, apps[i], clean[i])
                 if not b.confirmed and b.hits >= cfg.confirm_hits:
                     b = self._confirm(b)
                 if b.confirmed:
@@ -556,7 +614,7 @@ class Linker:
                 continue  # nobody appears mid-floor at someone's elbow: a second estimate of that someone
             nb = _Body(self.next_key, t, p, cfg)
             self.next_key += 1
-            nb.add(t, p, False, apps[i])
+            nb.add(t, p, False, apps[i], clean[i])
             self.live.append(nb)
             if cfg.confirm_hits <= 1:
                 out[i] = self._confirm(nb).ident.id
@@ -587,6 +645,8 @@ class Linker:
                 self._close_pair(g, pair, t)
             self._decide(g, t, final=True)
         self.groups = []
+        if self.cfg.deferred_reid:
+            self._resolve_identities()
         tracks = []
         for b in self.ended:
             if not b.confirmed or not b.times:
@@ -777,6 +837,7 @@ class Linker:
         o.set_samples([o.times, o.joints, o.conf, o.floor, o.raw_floor],
                       [b.times, b.joints, b.conf, b.floor, b.raw_floor])
         o.kf, o.t_kf, o.last_seen, o.hits = b.kf, b.t_kf, b.last_seen, o.hits + b.hits
+        o.look_log += b.look_log
         o.ended, o.end_reason, o.settling, o.post = False, "", False, []
         self.live[self.live.index(b)] = o
         return o
@@ -812,6 +873,9 @@ class Linker:
                     g.open_pairs[pair] = t
                     is_open = True
                 if is_open:
+                    ep = self.ep_open.setdefault(pair, [t, np.inf, t])
+                    if d < ep[1]:
+                        ep[1], ep[2] = d, t
                     if d < g.closest[0]:
                         g.closest = (d, t)
                     if d < g.pair_closest.get(pair, (np.inf, 0.0))[0]:
@@ -884,6 +948,8 @@ class Linker:
 
     def _release(self, g: _Group, b: _Body, t: float) -> None:
         """Early decision for one member that has parted while others are still tangled: keep, when clear."""
+        if self.cfg.deferred_reid:
+            return
         post = self._post_look(b)
         own, info, var = _look_distance(g.pre[b.key][0], post, self.cfg)
         others = []
@@ -910,6 +976,11 @@ class Linker:
 
     def _close_pair(self, g: _Group, pair: tuple[int, int], t: float) -> None:
         t0 = g.open_pairs.pop(pair)
+        ep = self.ep_open.pop(pair, None)
+        if ep is not None:
+            self.episodes.append(_Episode(pair[0], pair[1], ep[0], t, ep[2], ep[1]))
+        if self.cfg.deferred_reid:
+            return  # the tangle goes on the tracks once identities are decided (finish)
         bodies = {b.key: b for b in self.live + self.ended}
         a, b = bodies.get(pair[0]), bodies.get(pair[1])
         if a is not None and b is not None:
@@ -923,6 +994,10 @@ class Linker:
         keys = sorted(k for k in g.members if k in bodies)
         for k in keys:
             bodies[k].settling = False
+        if cfg.deferred_reid:  # decided at the end, jointly (_resolve_identities)
+            for k in keys:
+                self._fold_post(bodies[k])
+            return
         if len(keys) < 2:
             for k in keys:
                 bodies[k].post = []
@@ -1013,3 +1088,200 @@ class Linker:
             body = bodies[kj]
             body.ident = idents[ki]
             body.set_samples(parts[ki][0], parts[kj][1])
+
+    # -- deferred re-identification: one joint decision over every tangle ------------------------------
+    def _segment(self, b: _Body, lo: float, hi: float) -> _Seg:
+        """How body b looked between two of its tangles (untangled samples in [lo, hi))."""
+        apps, hs = [], []
+        for t, a, h, tangled in b.look_log:
+            if lo - 1e-9 <= t < hi - 1e-9 and not tangled:
+                if a is not None:
+                    apps.append(a)
+                if np.isfinite(h):
+                    hs.append(h)
+        app = _unit(np.mean(apps, 0)) if apps else None
+        if not hs:
+            return _Seg(app, len(apps), float("nan"), float("nan"), 0)
+        se = max(float(np.std(hs)), 0.02) / np.sqrt(max(len(hs) / 3, 1.0))
+        return _Seg(app, len(apps), float(np.median(hs)), se, len(hs))
+
+    def _seg_cost(self, s: _Seg, ref: _Ref) -> tuple[float, bool]:
+        """(cost, informative) of giving the identity whose looks so far are `ref` the stretch `s`: look distance
+        (plus any stature difference beyond its noise), weighted by how much of the stretch was seen."""
+        cfg = self.cfg
+        d, info = 0.0, False
+        if s.app is not None and ref.n_app > 0:
+            d += float(np.linalg.norm(s.app - _unit(ref.app_sum)))
+            info = True
+        if s.n_h and ref.n_h:
+            h_ref = ref.h_sum / ref.h_w
+            se = float(np.hypot(s.h_se, 0.03 / np.sqrt(max(ref.n_h / 3, 1.0))))
+            d += max(abs(s.h - h_ref) - 3 * se - 0.02, 0.0) / cfg.height_scale_m
+            info = True
+        n = s.n_app if s.app is not None else s.n_h
+        return d * min(n, cfg.seg_cap) / cfg.seg_unit, info
+
+    @staticmethod
+    def _ref_add(ref: _Ref, s: _Seg) -> _Ref:
+        app_sum, n_app, h_sum, h_w, n_h = ref.app_sum, ref.n_app, ref.h_sum, ref.h_w, ref.n_h
+        if s.app is not None:
+            app_sum = s.app * s.n_app + (app_sum if app_sum is not None else 0.0)
+            n_app += s.n_app
+        if s.n_h:
+            h_sum, h_w, n_h = h_sum + s.h * s.n_h, h_w + s.n_h, n_h + s.n_h
+        return _Ref(app_sum, n_app, h_sum, h_w, n_h)
+
+    def _resolve_identities(self) -> None:
+        """Who is who after every tangle, decided once the whole recording is in (the engine runs offline).
+
+        Every pair tangle is a place where two bodies may have exchanged identities. A hypothesis says, for each,
+        whether they did; its cost sums, over every stretch a body walks between two of its tangles, the distance
+        of that stretch's look from the looks its identity had in the stretches before (weighted by how much of
+        the stretch was seen), plus `swap_prior` per exchange. A beam of `reid_beam` hypotheses is carried through
+        the tangles in time order, so a tangle whose bodies show no look right after it (they walked straight into
+        the next crowd) is decided by what they look like later. The margin of each decision is the cost of the
+        best hypothesis deciding it otherwise (a lower bound where that one was pruned) minus the chosen one's.
+        """
+        cfg = self.cfg
+        bodies = [b for b in self.ended if b.confirmed and b.times]
+        if not bodies:
+            return
+        idx = {b.key: i for i, b in enumerate(bodies)}
+        eps = sorted((e for e in self.episodes if e.a in idx and e.b in idx and e.a != e.b), key=lambda e: (e.tc, e.a, e.b))
+        if not eps:
+            return
+        E, nb = len(eps), len(bodies)
+        marks: list[list[float]] = [[] for _ in range(nb)]
+        for e in eps:
+            marks[idx[e.a]].append(e.tc)
+            marks[idx[e.b]].append(e.tc)
+        birth_seg = [self._segment(b, -np.inf, marks[i][0] if marks[i] else np.inf) for i, b in enumerate(bodies)]
+        after: list[tuple[_Seg, _Seg]] = []
+        pos = [0] * nb
+        for e in eps:
+            pair = []
+            for k in (e.a, e.b):
+                i = idx[k]
+                pos[i] += 1
+                hi = marks[i][pos[i]] if pos[i] < len(marks[i]) else np.inf
+                pair.append(self._segment(bodies[i], e.tc, hi))
+            after.append((pair[0], pair[1]))
+        # events in time order: a body's birth opens its identity with its first stretch; a tangle is decided
+        births = sorted(range(nb), key=lambda i: bodies[i].times[0])
+        events = sorted([(float(bodies[i].times[0]), 0, i) for i in births] + [(e.tc, 1, j) for j, e in enumerate(eps)])
+        empty = _Ref(None, 0, 0.0, 0.0, 0)
+        # a state: (cost, labels (body -> identity label), refs (label -> looks so far), decisions)
+        states = [(0.0, tuple(range(nb)), (empty,) * nb, np.zeros(E, np.int8))]
+        dropped: list[tuple[int, np.ndarray, np.ndarray]] = []  # (tangle, costs, decisions) of hypotheses let go there
+
+        for _, kind, j in events:
+            if kind == 0:
+                states = [(c, L, R[:j] + (self._ref_add(R[j], birth_seg[j]),) + R[j + 1:], H) for c, L, R, H in states]
+                continue
+            e = eps[j]
+            ia, ib = idx[e.a], idx[e.b]
+            sa, sb = after[j]
+            nxt: dict[tuple, tuple] = {}
+            gone = []
+            for c, L, R, H in states:
+                la, lb_ = L[ia], L[ib]
+                for sw in (0, 1):
+                    na, nb_ = (lb_, la) if sw else (la, lb_)
+                    ca, _ = self._seg_cost(sa, R[na])
+                    cb, _ = self._seg_cost(sb, R[nb_])
+                    cost = c + ca + cb + (cfg.swap_prior if sw else 0.0)
+                    L2 = list(L)
+                    L2[ia], L2[ib] = na, nb_
+                    R2 = list(R)
+                    R2[na] = self._ref_add(R[na], sa)
+                    R2[nb_] = self._ref_add(R2[nb_], sb)
+                    H2 = H.copy()
+                    H2[j] = sw
+                    key = tuple(L2)
+                    st = (cost, key, tuple(R2), H2)
+                    old = nxt.get(key)
+                    if old is None or cost < old[0]:
+                        if old is not None:
+                            gone.append(old)
+                        nxt[key] = st
+                    else:
+                        gone.append(st)
+            ranked = sorted(nxt.values(), key=lambda s: s[0])
+            states = ranked[:cfg.reid_beam]
+            gone += ranked[cfg.reid_beam:]
+            if gone:
+                dropped.append((j, np.array([g[0] for g in gone]), np.array([g[3] for g in gone])))
+        best = states[0]
+        dropped.append((E - 1, np.array([s[0] for s in states[1:]]), np.array([s[3] for s in states[1:]]).reshape(-1, E)))
+        # margin of each decision: how much worse, at the tangle it was let go, the best hypothesis deciding it the
+        # other way was than the chosen hypothesis at that same tangle (both then carry the same tangles' costs)
+        prefix = self._apply_resolution(bodies, idx, eps, after, birth_seg, best[3], None)
+        margins = np.full(E, np.inf)
+        for j, c, H in dropped:
+            if not len(c):
+                continue
+            gap = c - prefix[j]
+            differs = H[:, :j + 1] != best[3][None, :j + 1]
+            margins[:j + 1] = np.minimum(margins[:j + 1], np.where(differs, gap[:, None], np.inf).min(0))
+        self._apply_resolution(bodies, idx, eps, after, birth_seg, best[3], margins)
+
+    def _apply_resolution(self, bodies: list[_Body], idx: dict[int, int], eps: list[_Episode],
+                          after: list[tuple[_Seg, _Seg]], birth_seg: list[_Seg], H: np.ndarray,
+                          margins: np.ndarray | None) -> np.ndarray:
+        """Replay the chosen hypothesis: exchange histories, and record each tangle and its decision on both tracks.
+        Without margins only its cost after each tangle is returned (nothing is changed)."""
+        cfg = self.cfg
+        total, prefix = 0.0, np.zeros(len(eps))
+        by_key = {b.key: b for b in bodies}
+        idents = [b.ident for b in bodies]  # label i: the identity body i was born with
+        labels = list(range(len(bodies)))
+        refs = [self._ref_add(_Ref(None, 0, 0.0, 0.0, 0), s) for s in birth_seg]
+        need = cfg.reid_margin + cfg.swap_prior  # evidence beyond the prior against exchanges
+        for j, e in enumerate(eps):
+            ia, ib = idx[e.a], idx[e.b]
+            la, lb_ = labels[ia], labels[ib]
+            sa, sb = after[j]
+            keep_a, info_a = self._seg_cost(sa, refs[la])
+            keep_b, info_b = self._seg_cost(sb, refs[lb_])
+            swap_a, _ = self._seg_cost(sa, refs[lb_])
+            swap_b, _ = self._seg_cost(sb, refs[la])
+            sw = bool(H[j])
+            total += (swap_a + swap_b + cfg.swap_prior) if sw else (keep_a + keep_b)
+            prefix[j] = total
+            if sw:
+                labels[ia], labels[ib] = lb_, la
+            na, nb_ = labels[ia], labels[ib]
+            refs[na] = self._ref_add(refs[na], sa)
+            refs[nb_] = self._ref_add(refs[nb_], sb)
+            if margins is None:
+                continue
+            if sw:
+                self._apply([e.a, e.b], (1, 0), e.tc, by_key)
+            A, B = idents[la], idents[lb_]
+            m = float(margins[j])
+            info = info_a or info_b
+            keep = keep_a + keep_b
+            dec = ReidDecision(
+                t=float(max(e.t1, e.tc)), tracks=(A.id, B.id), t_swap=float(e.tc),
+                mapping={A.id: B.id if sw else A.id, B.id: A.id if sw else B.id}, swapped=sw,
+                cost_keep=float(keep), cost_chosen=float(swap_a + swap_b + cfg.swap_prior if sw else keep), margin=m,
+                ambiguous=m < need,
+                reason="" if info else ("no look to compare (before or after the tangle)" if m < need else
+                                        "decided by the looks after later tangles"),
+                margins={A.id: m, B.id: m}, threshold=need)
+            for me, other, body in ((A, B, by_key[e.a]), (B, A, by_key[e.b])):
+                me.tangled.append((float(e.t0), float(e.t1), other.id))
+                me.reid.append(dec)
+                if dec.ambiguous:
+                    if A.account and A.account == B.account:
+                        me.flags.append("reid-ambiguous-party")
+                    elif body.end_reason == "exit" and (sa.n_h + sa.n_app + sb.n_h + sb.n_app) == 0:
+                        me.flags.append("reid-ambiguous-exit")
+                    else:
+                        me.flags.append("reid-ambiguous")
+                if sw:
+                    me.flags.append("reid-swapped")
+        if margins is not None:
+            for idn in idents:
+                idn.reid.sort(key=lambda d: d.t)
+        return prefix

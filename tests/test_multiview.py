@@ -290,3 +290,32 @@ def test_speed_six_cameras_eight_people():
     n = np.mean([len(truth_at(sim, t)) for t in times])
     print(f"\nreconstruct: {ms:.1f} ms per step ({len(sim.cams)} cameras, {n:.1f} people on average)")
     assert ms < 60
+
+
+def test_a_view_where_someone_nearer_covers_the_person_gives_no_look():
+    """Two people one behind the other as seen from camera cam-a, side by side from cam-b: cam-a's view of the
+    one behind is left out of its look (its pixels may be the other's clothes); every other view is kept."""
+    from data.cameras import Camera, look_at
+    from data.skeleton import Body, PoseState, skeleton
+    from engine.process import unoccluded_views
+    from engine.types import Pose2D, Pose3D
+
+    K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
+    cams = {}
+    for cid, eye in (("cam-a", (0.0, 3.0, 2.5)), ("cam-b", (3.0, 0.0, 2.5))):
+        R, t = look_at(np.array(eye), np.array([3.0, 3.0, 1.0]), np.array([0.0, 0.0, 1.0]))
+        cams[cid] = Camera(cid, 640, 480, 15.0, K, np.zeros(5), R, t)
+    near = skeleton(Body(1.75), PoseState(pos=np.array([2.4, 3.0]), heading=0.0))
+    far = skeleton(Body(1.75), PoseState(pos=np.array([3.4, 3.0]), heading=0.0))
+    poses, people = [], []
+    for J in (near, far):
+        views = []
+        for cid, cam in cams.items():
+            uv = cam.project(J)
+            box = tuple(int(v) for v in (*uv.min(0), *uv.max(0)))
+            poses.append(Pose2D(cid, 0.0, np.c_[uv, np.ones(17)], box, len(poses)))
+            views.append((cid, len(poses) - 1))
+        people.append(Pose3D(0.0, J, np.ones(17), np.zeros(17), views))
+    kept = unoccluded_views(people, poses, cams)
+    assert [c for c, _ in kept[0]] == ["cam-a", "cam-b"]
+    assert [c for c, _ in kept[1]] == ["cam-b"]

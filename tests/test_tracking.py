@@ -395,3 +395,45 @@ def test_end_to_end_idf1_mota():
     # accounts: the tracks carry the scans' accounts, each as many times as it has people
     assert sorted(tr.account for tr in tracks) == sorted(p.account for p in w.people)
     assert all(tr.born_in_entry and tr.ended_in_exit for tr in tracks)
+
+
+def chain_walkers() -> list[Walker]:
+    """A and B stand together; each then steps straight into another standing person (D above, C below), so
+    neither shows a clean look between the two tangles; later all four walk out one by one."""
+    return [
+        Walker("C", [(0.5, 0.7, 3.0), (3.0, 3.4, 2.3), (15.0, 3.4, 2.3), (18.0, 7.3, 3.0)], 1.72, GREEN),
+        Walker("D", [(1.5, 0.7, 3.0), (4.0, 3.4, 4.1), (16.5, 3.4, 4.1), (19.5, 7.3, 3.0)], 1.80, RED[::-1]),
+        Walker("A", [(2.5, 0.7, 3.0), (4.5, 3.3, 3.4), (8.0, 3.3, 3.4), (8.4, 3.3, 3.75), (11.0, 3.3, 3.75),
+                     (13.5, 7.3, 3.0)], 1.66, RED),
+        Walker("B", [(3.5, 0.7, 3.0), (5.0, 3.3, 3.0), (8.0, 3.3, 3.0), (8.4, 3.3, 2.65), (12.0, 3.3, 2.65),
+                     (14.8, 7.3, 3.0)], 1.86, BLUE),
+    ]
+
+
+def test_swap_decided_by_looks_after_the_next_tangle(store):
+    """While A and B stand together their detections jump sides (so position alone swaps them), and each body
+    walks straight into another person's tangle: right after the first tangle neither shows a clean look. The
+    identities are decided jointly over all the tangles once the recording is in, so the looks seen after the
+    second tangles settle the first: the exchange is found and every identity follows its own person. (Deciding
+    each tangle on the looks right after it, `deferred_reid=False`, keeps the wrong identities here.)"""
+    rng = np.random.default_rng(11)
+    walkers = chain_walkers()
+    c, d, a, b = walkers
+
+    def place(w, t):  # from t=6 s on, A's skeleton is drawn where B is and the other way round
+        return {a: b, b: a}.get(w) if t >= 6.0 else None
+
+    scans = [{"t": t0 - 0.1, "gate": "in-1", "kind": "entry", "account": f"acct-{w.name}", "party_size": 1,
+              "role": "shopper"} for w, t0 in zip(walkers, (0.5, 1.5, 2.5, 3.5))]
+    tracks, truth = run(store, scans, walkers, 20.0, rng, place=place,
+                        config=LinkerConfig(height_weight=0.0, app_weight=0.0))
+    truth = {**truth, "A": truth["B"], "B": truth["A"]}  # A's look now walks B's path and the other way round
+    by = {tr.account: tr for tr in tracks}
+    assert set(by) == {f"acct-{n}" for n in "ABCD"}
+    ab = [r for r in by["acct-A"].reid if set(r.tracks) == {by["acct-A"].id, by["acct-B"].id}]
+    assert len(ab) == 1 and ab[0].swapped and not ab[0].ambiguous
+    for n in "ABCD":
+        tr = by[f"acct-{n}"]
+        late = [(t, xy) for t, xy in zip(tr.times, tr.floor) if t > 11.5 and not tr.is_tangled(t)]
+        path = dict((round(t, 4), p) for t, p in truth[n])
+        assert late and np.mean([np.linalg.norm(xy - path[round(float(t), 4)]) < 0.3 for t, xy in late]) > 0.95, n
