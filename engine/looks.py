@@ -22,9 +22,11 @@ LOOK_SD = 0.15  # spread of the (unit) look vectors' distance for one person acr
 LOOK_FLOOR = 0.05  # a look never rules a party out entirely (lighting, occlusion)
 # how likely a decision of the linker after a tangle left a track on another body than before it. Checked against the
 # truth on the 19 labelled bench recordings, pairs (look, moment up to 15 s apart) of one track: the pairs these give a
-# chance of 0.4-0.6, 0.6-0.8, 0.8-0.95, >= 0.95 of the same body were of the same body 0.51, 0.70, 0.90, 0.99 of the time
-SWAP_AMBIGUOUS = 0.12
-SWAP_CLEAR = 0.2  # a decision that just cleared the threshold; falls as 1 / (1 + (margin / 2 threshold)^1.5)
+# chance of 0.4-0.6, 0.6-0.8, 0.8-0.95, 0.95-0.999 of the same body were of the same body 0.53, 0.76, 0.88, 0.99 of
+# the time (tracking with the linker's joint, deferred re-identification)
+SWAP_AMBIGUOUS = 0.2
+SWAP_CLEAR = 0.1  # a decision that just cleared the threshold; falls as 1 / (1 + (margin / 2 threshold)^1.5)
+MERGE_S = 0.5  # places closer than this are one place (one crowd's pair tangles): the likeliest of them counts
 LOOK_TAU_S = 5.0  # a look's weight also falls with its distance in time from the event (pose, light)
 LOOK_MIN_KEEP = 0.2  # looks less likely than this to be of the same body are not used
 
@@ -54,7 +56,16 @@ def swap_points(track) -> list[tuple[float, float, float]]:
         prev = float(d["t"])
         out.append((a0, b0, swap_probability(d, track.id)))
     out += [(a, b, SWAP_AMBIGUOUS) for i, (a, b, _) in enumerate(track.tangled) if i not in covered]
-    return out
+    # one crowd gives a track several pair tangles one over the other; they are one chance of leaving it on another
+    # body, not one each (counted apart, a track through a crowd is believed lost far more often than it is)
+    merged: list[tuple[float, float, float]] = []
+    for a, b, p in sorted(out):
+        if merged and a <= merged[-1][1] + MERGE_S:
+            a0, b0, p0 = merged[-1]
+            merged[-1] = (a0, max(b0, b), max(p0, p))
+        else:
+            merged.append((a, b, p))
+    return merged
 
 
 def weighted_median(vs: np.ndarray, w: np.ndarray) -> np.ndarray:

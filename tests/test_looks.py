@@ -95,17 +95,17 @@ def test_a_party_seen_leaving_stays_a_candidate_for_the_track_it_was_tangled_wit
 
 def test_looks_from_before_a_tangle_count_as_much_as_the_linker_was_sure_the_track_kept_its_body(tmp_path: Path) -> None:
     """b's track (look [0, 1, 0] at the gate) tangles with a's at 26-28 s; the linker's decision at 29 s is ambiguous
-    (P(swap) 0.12). Its only clean looks near 30 s are from before the tangle and look like a: the look is b's body's
-    with chance 0.88 only, and else says nothing. b: 0.92 x (0.88 x 0.05 + 0.12) = 0.15088, a: 0.08 x 1 (it was
-    0.08 x 1 against 0.92 x 0.05 without the tangle): a at 0.08 / 0.23088. A clear keep (margin 4x the threshold:
-    P(swap) 0.2 / (1 + 2^1.5)) leaves the look almost all its weight; looks from after the tangle, nearer in time, win
+    (P(swap) 0.2). Its only clean looks near 30 s are from before the tangle and look like a: the look is b's body's
+    with chance 0.8 only, and else says nothing. b: 0.92 x (0.8 x 0.05 + 0.2) = 0.2208, a: 0.08 x 1 (it was
+    0.08 x 1 against 0.92 x 0.05 without the tangle): a at 0.08 / 0.3008. A clear keep (margin 4x the threshold:
+    P(swap) 0.1 / (1 + 2^1.5)) leaves the look almost all its weight; looks from after the tangle, nearer in time, win
     the weighted median over those from before."""
     from engine.looks import swap_probability
     decision = {"t": 29.0, "tracks": ["t001", "t002"], "t_swap": 27.0, "mapping": {}, "swapped": False,
                 "margin": 0.0, "ambiguous": True, "margins": {"t001": 0.0, "t002": 0.0}, "threshold": 0.15}
     clear = {**decision, "ambiguous": False, "margin": 0.6, "margins": {"t001": 0.6, "t002": 0.6}}
-    assert swap_probability(decision, "t002") == pytest.approx(0.12)
-    assert swap_probability(clear, "t002") == pytest.approx(0.2 / (1 + 2 ** 1.5))
+    assert swap_probability(decision, "t002") == pytest.approx(0.2)
+    assert swap_probability(clear, "t002") == pytest.approx(0.1 / (1 + 2 ** 1.5))
 
     def owners_with(d: dict, looks_b: list) -> PartyOwners:
         ta = TrackInfo("t001", "a", "shopper", 0, True, True, 1.0, 58.0, tangled=[(26.0, 28.0, "t002")], reid=[d])
@@ -118,10 +118,26 @@ def test_looks_from_before_a_tangle_count_as_much_as_the_linker_was_sure_the_tra
         return PartyOwners(run, [("v-a", 1.0, [0]), ("v-b", 1.0, [1])], {0: "v-a", 1: "v-b"}, ())
 
     got = dict(owners_with(decision, [(20.0, 25.0)])(1, 30.0))
-    assert got["v-a"] == pytest.approx(0.08 / (0.08 + 0.92 * (0.88 * 0.05 + 0.12)), abs=1e-6)
-    q = 1 - 0.2 / (1 + 2 ** 1.5)
+    assert got["v-a"] == pytest.approx(0.08 / 0.3008, abs=1e-6)
+    q = 1 - 0.1 / (1 + 2 ** 1.5)
     got = dict(owners_with(clear, [(20.0, 25.0)])(1, 30.0))
     assert got["v-a"] == pytest.approx(0.08 / (0.08 + 0.92 * (q * 0.05 + 1 - q)), abs=1e-6)
     # after the tangle it looks like b again: b's own look near 29.5 s outweighs the looks from before
     got = dict(owners_with(decision, [(24.0, 26.0), (29.0, 30.0)])(1, 29.5))
-    assert got["v-b"] > 0.99
+    assert got["v-b"] > 0.98
+
+
+def test_one_crowd_is_one_place_a_track_may_have_changed_bodies():
+    """Three pair tangles of one crowd, one over the other (26-28 s with t002, 27.5-29 s with t003, ambiguous;
+    29.2-30 s with t004, clear with margin 4x the threshold), and a lone tangle at 40 s: two places, the crowd's
+    as likely as its likeliest tangle (0.2), not 1 - 0.8 x 0.8 x 0.974."""
+    from engine.looks import swap_points
+    amb = {"ambiguous": True, "margin": 0.0, "threshold": 0.45}
+    clear = {"ambiguous": False, "margin": 1.8, "threshold": 0.45}
+    reid = [{**amb, "t": 28.0, "t_swap": 27.0, "tracks": ["t001", "t002"]},
+            {**amb, "t": 29.0, "t_swap": 28.0, "tracks": ["t001", "t003"]},
+            {**clear, "t": 30.0, "t_swap": 29.5, "tracks": ["t001", "t004"]},
+            {**amb, "t": 41.0, "t_swap": 40.5, "tracks": ["t001", "t002"]}]
+    tr = TrackInfo("t001", "a", "shopper", 0, True, True, 1.0, 58.0, reid=reid,
+                   tangled=[(26.0, 28.0, "t002"), (27.5, 29.0, "t003"), (29.2, 30.0, "t004"), (40.0, 41.0, "t002")])
+    assert swap_points(tr) == [(26.0, 30.0, pytest.approx(0.2)), (40.0, 41.0, pytest.approx(0.2))]
