@@ -1139,8 +1139,8 @@ class Linker:
         of that stretch's look from the looks its identity had in the stretches before (weighted by how much of
         the stretch was seen), plus `swap_prior` per exchange. A beam of `reid_beam` hypotheses is carried through
         the tangles in time order, so a tangle whose bodies show no look right after it (they walked straight into
-        the next crowd) is decided by what they look like later. The margin of each decision is the cost of the
-        best hypothesis deciding it otherwise (a lower bound where that one was pruned) minus the chosen one's.
+        the next crowd) is decided by what they look like later. The margin of each decision is how much costlier
+        the best hypothesis deciding it otherwise was than the chosen one, at the tangle where it was let go.
         """
         cfg = self.cfg
         bodies = [b for b in self.ended if b.confirmed and b.times]
@@ -1167,8 +1167,7 @@ class Linker:
                 pair.append(self._segment(bodies[i], e.tc, hi))
             after.append((pair[0], pair[1]))
         # events in time order: a body's birth opens its identity with its first stretch; a tangle is decided
-        births = sorted(range(nb), key=lambda i: bodies[i].times[0])
-        events = sorted([(float(bodies[i].times[0]), 0, i) for i in births] + [(e.tc, 1, j) for j, e in enumerate(eps)])
+        events = sorted([(float(b.times[0]), 0, i) for i, b in enumerate(bodies)] + [(e.tc, 1, j) for j, e in enumerate(eps)])
         empty = _Ref(None, 0, 0.0, 0.0, 0)
         # a state: (cost, labels (body -> identity label), refs (label -> looks so far), decisions)
         states = [(0.0, tuple(range(nb)), (empty,) * nb, np.zeros(E, np.int8))]
