@@ -105,7 +105,9 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
 
     People passing close by have their hands near each other too (a carried item is held in front),
     but they are walking; a hand-over needs both to stop, with both wrists carried toward the
-    partner, at waist height or above, near the midpoint between them. People standing closer than
+    partner, at waist height or above, near the midpoint between them, and each hand travels: in to
+    the meeting and away after it (`_moves`), as `hand_passes` asks too. A hand held still while
+    the other comes up to it, or two hands resting together, pass nothing. People standing closer than
     that (hips under 0.5 m apart) are read by their hands' motion instead: `hand_passes`.
     """
     T, P = run.joints.shape[:2]
@@ -117,7 +119,9 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
         hips = np.nanmean(J[:, :, 11:13, :2], axis=2) if P else np.zeros((T, 0, 2))  # (T, P, 2)
     floor = run.floor.astype(float)
     speed = _floor_speed(run)
-    need = max(1, int(round(min_s / max(float(np.median(np.diff(run.t))) if len(run.t) > 1 else 0.2, 1e-3))))
+    step = float(np.median(np.diff(run.t))) if len(run.t) > 1 else 0.2
+    need = max(1, int(round(min_s / max(step, 1e-3))))
+    win = max(1, int(round(PASS_WINDOW_S / max(step, 1e-3))))
     for a in range(P):
         for b in range(a + 1, P):
             both = np.isfinite(floor[:, a]).all(1) & np.isfinite(floor[:, b]).all(1)
@@ -144,6 +148,8 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
             for s, e in _runs(close):
                 if e - s >= need:
                     k = s + int(np.argmin(d[s:e]))
+                    if not (_moves(W[:, a, ia[k]], s, e - 1, win) and _moves(W[:, b, ib[k]], s, e - 1, win)):
+                        continue  # one hand held still where the other came to it: not a hand-over
                     p = (wa[k] + wb[k]) / 2
                     out.append(Meeting(a, b, float(run.t[k]), float(d[k]), (float(p[0]), float(p[1]), float(p[2])),
                                        hands=(HANDS[ia[k]][0], HANDS[ib[k]][0])))
@@ -232,6 +238,18 @@ def _travels(d: np.ndarray, wa: np.ndarray, wb: np.ndarray, ks: range, k0: int, 
                 and np.linalg.norm(wb[k] - wb[k0]) >= PASS_MOVE_M):
             return True
     return False
+
+
+def _moves(w: np.ndarray, s: int, e: int, win: int) -> bool:
+    """A wrist (T, 3) travelled in and away: at least PASS_MOVE_M from where it is at frame s (the hands' first
+    frame together) within the win frames before s, and from where it is at frame e (their last) within the
+    win after e. Unknown (never seen on a side) counts as moving: the pose, not the person, is missing then."""
+    for ks, k0 in ((range(max(s - win, 0), s), s), (range(e + 1, min(e + win + 1, len(w))), e)):
+        step = np.linalg.norm(w[list(ks)] - w[k0], axis=1) if len(ks) else np.array([])
+        step = step[np.isfinite(step)]
+        if len(step) and step.max() < PASS_MOVE_M:
+            return False
+    return True
 
 
 def _one_per_moment(ms: list[Meeting], apart_s: float = 1.0) -> list[Meeting]:

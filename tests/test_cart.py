@@ -601,15 +601,15 @@ def test_one_hand_is_not_two_reaches_at_once(tiny_store_dir):
     assert {(x.track, x.hand, x.sku) for x in hyps[0].parts()} == {(0, "left", "sku-water"), (0, "right", "sku-bar")}
 
 
-def _two_standing(wrists, hz: float = 5.0):
-    """Two people standing still 0.45 m apart (A at x 0 facing +x, B at x 0.45 facing -x), each frame's
+def _two_standing(wrists, hz: float = 5.0, gap: float = 0.45):
+    """Two people standing still gap m apart (A at x 0 facing +x, B at x gap facing -x), each frame's
     arm given as wrists(k) -> {(person, side): (wrist, elbow)}; shoulders at z 1.4, y -0.18 / +0.18."""
     from data.world import L_ELBOW, L_SHOULDER, L_WRIST, R_ELBOW, R_SHOULDER, R_WRIST
     from engine.run import Run, TrackInfo
 
     T = 20
     J = np.zeros((T, 2, 17, 3))
-    for p, x in enumerate((0.0, 0.45)):
+    for p, x in enumerate((0.0, gap)):
         J[:, p, :] = (x, 0.0, 0.95)  # hips and the rest of the body
         for side, sh, el, wr in (("left", L_SHOULDER, L_ELBOW, L_WRIST), ("right", R_SHOULDER, R_ELBOW, R_WRIST)):
             y = (0.18 if side == "left" else -0.18) * (1 if p == 0 else -1)
@@ -619,7 +619,7 @@ def _two_standing(wrists, hz: float = 5.0):
                                                   (x + (0.05 if p == 0 else -0.05), y, 1.12)))
                 J[k, p, wr], J[k, p, el] = w, e
     tracks = [TrackInfo(f"t{p}", f"acct-{p}", "shopper", p, True, True, 0.0, 4.0) for p in range(2)]
-    floor = np.repeat(np.array([[[0.0, 0.0], [0.45, 0.0]]]), T, axis=0)
+    floor = np.repeat(np.array([[[0.0, 0.0], [gap, 0.0]]]), T, axis=0)
     return Run(Path("."), {}, np.arange(T) / hz, np.array(["t0", "t1"]), J, np.ones((T, 2, 17)), floor, tracks)
 
 
@@ -656,3 +656,27 @@ def test_a_hand_over_between_people_standing_close_is_read_from_the_hands_motion
     assert ms[0].point == pytest.approx((0.225, -0.1, 1.15))
     assert hand_meetings(_two_standing(lambda k: {(0, "right"): _out_and_back(k, a_hang, a_held),
                                                   (1, "left"): b_held})) == []  # only one hand moved
+
+
+def test_hands_held_out_to_each_other_are_a_hand_over_only_when_both_travel_in_and_away():
+    """Worked by hand. A and B stand still 0.9 m apart (the held-out-hands rule: hips 0.5 - 1.4 m apart). A's
+    right and B's left hand hang (wrists at z 0.86), rise to (0.43, -0.1, 1.15) and (0.47, -0.1, 1.15) for
+    frames 8-10 (0.6 s at 5 Hz: 0.04 m apart, each 0.43 m out toward the other, 0.1 m from the midpoint, above
+    0.8 m) and hang again: each wrist travelled |(0.43, 0.08, 0.29)| = 0.53 m >= 0.08 m within a second before
+    and after, one meeting at frame 8 (t 1.6 s). If B's hand is held out there all along and only A's comes
+    to it and goes, B's wrist never travelled: no meeting (a hand resting where the other reached, as a
+    neighbour's held basket is, passes nothing; before, the meeting was found)."""
+    from engine.hands import hand_meetings
+
+    a_hang, b_hang = ((0.0, -0.18, 0.86), (0.0, -0.18, 1.13)), ((0.9, -0.18, 0.86), (0.9, -0.18, 1.13))
+    a_wr, b_wr = np.array([0.43, -0.1, 1.15]), np.array([0.47, -0.1, 1.15])
+    a_held = (tuple(a_wr), tuple((a_wr + (0.0, -0.18, 1.4)) / 2))
+    b_held = (tuple(b_wr), tuple((b_wr + (0.9, -0.18, 1.4)) / 2))
+
+    assert hand_meetings(_two_standing(lambda k: {}, gap=0.9)) == []  # idle: hands 0.5 m apart
+    ms = hand_meetings(_two_standing(lambda k: {(0, "right"): _out_and_back(k, a_hang, a_held),
+                                                (1, "left"): _out_and_back(k, b_hang, b_held)}, gap=0.9))
+    assert [(m.a, m.b, m.hands) for m in ms] == [(0, 1, ("right", "left"))]
+    assert ms[0].t == pytest.approx(1.6) and ms[0].distance_m == pytest.approx(0.04)
+    assert hand_meetings(_two_standing(lambda k: {(0, "right"): _out_and_back(k, a_hang, a_held),
+                                                  (1, "left"): b_held}, gap=0.9)) == []
