@@ -33,7 +33,6 @@ HANDS_MEET_M = 0.13  # hands this close, both held out, both people still: a han
 HELD_BEFORE_S = (-1.2, -0.9, -0.6)  # when the giver still holds the item at rest, before reaching out
 HELD_AFTER_S = (0.8, 1.1, 1.4)  # when the receiver holds it, hand drawn back
 VIEW_FLOOR = 0.02  # a view never rules a product out entirely
-SEEN_HELD_P = 0.5  # a product this likely in the giver's hand before and in the receiver's after was passed
 MOVED_WEIGHT = 0.25  # how much 'it left the giver's hand, was new in the receiver's' counts beside 'it was there'
 HAND_OVER_BRANCH = 0.5  # a hand-over reading this likely against the likeliest is followed as a branch of its own
 HAND_OVER_WAYS = 3  # at most this many readings of one hand-over are followed
@@ -231,31 +230,40 @@ def _hand_sides(m: Meeting) -> dict[str | None, tuple[int, str]]:
 
 def hand_over_strength(m: Meeting, viewer: ProductViewer | None, cart: Cart) -> float:
     """How likely a meeting of two parties' hands passed something. Measured on truth poses: true
-    hand-overs meet within 0.13 m (16 of 18), passers-by from 0.15 m; a farther meeting where the view
-    saw a product pass counts as near."""
-    if m.distance_m < HANDS_MEET_M or (viewer is not None and _seen_passing(viewer, m, cart)):
-        return 0.95
-    return 0.4
+    hand-overs meet within 0.13 m (16 of 18), passers-by from 0.15 m: that is the prior. The view of the
+    two hands then weighs it: how much likelier what they showed is if one of the parties' units moved
+    across than if each hand kept what it held (`_passing_ratio`)."""
+    prior = 0.95 if m.distance_m < HANDS_MEET_M else 0.4
+    lr = _passing_ratio(viewer, m, cart) if viewer is not None else None
+    if lr is None:
+        return prior
+    odds = prior / (1.0 - prior) * lr
+    return float(odds / (1.0 + odds))
 
 
-def _seen_passing(viewer: ProductViewer, m: Meeting, cart: Cart) -> bool:
-    """The view saw something pass: a product one party carries clearly in its held-out hand before the
-    meeting and clearly in the other's after, where it was not before. Hands meeting a little farther
-    apart than a hand-over's usual reach are then one all the same."""
+def _passing_ratio(viewer: ProductViewer, m: Meeting, cart: Cart) -> float | None:
+    """How much likelier the views of the two held-out hands are if a unit passed than if nothing did, each
+    unit either party carries a priori as likely the one passed. A unit s passed from g to r shows in g's hand
+    before and r's after; had nothing passed, it would be in g's hand after and in r's before only if r had one
+    already: the ratio for s is g_before(s) r_after(s) / (g_after(s) r_before(s)). None when a hand is never
+    seen or neither party carries anything."""
     side = _hand_sides(m)
-    skus = sorted(set(cart.carrying[m.owners[0]]) | set(cart.carrying[m.owners[1]]))  # what the view tells apart
+    skus = sorted(set(cart.carrying[m.owners[0]]) | set(cart.carrying[m.owners[1]]))
+    if not skus:
+        return None
+    num, den = 0.0, 0.0
     for g, r in (m.owners, m.owners[::-1]):
-        mine = np.array([s in cart.carrying[g] for s in skus])
-        if not mine.any():
+        n = np.array([cart.carrying[g][s] for s in skus], float)
+        if not n.any():
             continue
-        g_before = _held_fit(viewer, *side[g], m.t, HELD_BEFORE_S, skus)
-        r_after = _held_fit(viewer, *side[r], m.t, HELD_AFTER_S, skus)
-        r_before = _held_fit(viewer, *side[r], m.t, HELD_BEFORE_S, skus)
-        if g_before is None or r_after is None or r_before is None:
-            continue
-        if np.any(mine & (g_before + r_after > np.log(SEEN_HELD_P)) & (r_after > r_before)):
-            return True
-    return False
+        fits = [_held_fit(viewer, *side[h], m.t, offs, skus)
+                for h, offs in ((g, HELD_BEFORE_S), (r, HELD_AFTER_S), (g, HELD_AFTER_S), (r, HELD_BEFORE_S))]
+        if any(f is None for f in fits):
+            return None
+        g_before, r_after, g_after, r_before = fits
+        num += float(np.sum(n * np.exp(g_before + r_after - g_after - r_before)))
+        den += float(n.sum())
+    return num / den if den else None
 
 
 def _hand_over_look(viewer: ProductViewer, m: Meeting) -> Callable[[str, str, list[str]], np.ndarray | None]:

@@ -330,11 +330,14 @@ def test_a_split_change_whose_parts_fit_nothing_is_read_joined(tiny_store_dir, m
     assert {v: dict(c) for v, c in cart.carrying.items() if c} == {"v0": {"sku-bar": 1}, "v1": {"sku-water": 1}}
 
 
-def test_hands_meeting_a_little_apart_are_a_hand_over_when_the_view_saw_the_product_pass(tiny_store_dir):
-    """Hands met 0.16 m apart (farther than a hand-over's usual 0.13 m). v0 carries chips and cola, v1 water.
-    The view: chips in v0's hand before (0.8 of chips/cola/water), in v1's after (0.8) where v1 held water
-    before: 0.8 x 0.8 = 0.64 > 0.5, seen passing, strength 0.95. If v1's hand already showed chips before,
-    or the view cannot tell (a third each), it stays a weak 0.4."""
+def test_how_likely_a_meeting_passed_something_is_weighed_by_the_views_of_the_two_hands(tiny_store_dir):
+    """Hands met 0.16 m apart (farther than a hand-over's usual 0.13 m): prior 0.4, odds 2/3. v0 carries chips
+    and cola, v1 water; views over chips, cola, water. v0's hand showed chips before (0.8, 0.1, 0.1) and cola
+    after (0.1, 0.8, 0.1), v1's water before (0.1, 0.1, 0.8) and chips after. For each unit, g_before r_after /
+    (g_after r_before): chips v0 -> v1 0.8 x 0.8 / (0.1 x 0.1) = 64, cola 0.1 x 0.1 / (0.8 x 0.1) = 0.125,
+    water v1 -> v0 0.8 x 0.1 / (0.1 x 0.1) = 8; their mean 24.0417, odds 16.0278, strength 0.9413 (was 0.95,
+    'seen passing'). Had each hand shown the same before and after, every ratio is 1: the prior, 0.4 here,
+    0.95 for hands meeting 0.1 m apart. No view: the prior."""
     from engine.hands import Meeting
     from engine.receipts import hand_over_strength
 
@@ -342,7 +345,7 @@ def test_hands_meeting_a_little_apart_are_a_hand_over_when_the_view_saw_the_prod
     cart.carrying["v0"].update({"sku-cola": 1, "sku-chips": 1})
     cart.carrying["v1"].update({"sku-water": 1})
     m = Meeting(0, 1, 30.0, 0.16, (4.0, 3.0, 1.1), owners=("v0", "v1"), hands=("right", "left"))
-    chips, water, unsure = [0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [1 / 3] * 3  # over chips, cola, water (sorted)
+    chips, cola, water = [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]  # over chips, cola, water (sorted)
 
     def viewer(seen: dict):
         def view(t: float, track: int, hand: str, skus: list[str]):
@@ -350,13 +353,13 @@ def test_hands_meeting_a_little_apart_are_a_hand_over_when_the_view_saw_the_prod
             return np.array(seen[(track, t < 30.0)])
         return view
 
-    passed = {(0, True): chips, (0, False): unsure, (1, True): water, (1, False): chips}
-    assert hand_over_strength(m, viewer(passed), cart) == 0.95
+    passed = {(0, True): chips, (0, False): cola, (1, True): water, (1, False): chips}
+    assert hand_over_strength(m, viewer(passed), cart) == pytest.approx(0.94127, abs=1e-5)
+    kept = {(0, True): chips, (0, False): chips, (1, True): water, (1, False): water}
+    assert hand_over_strength(m, viewer(kept), cart) == pytest.approx(0.4)
     assert hand_over_strength(m, None, cart) == 0.4
-    had = dict(passed) | {(1, True): chips}
-    assert hand_over_strength(m, viewer(had), cart) == 0.4
-    assert hand_over_strength(m, viewer({k: unsure for k in passed}), cart) == 0.4
     near = Meeting(0, 1, 30.0, 0.1, (4.0, 3.0, 1.1), owners=("v0", "v1"))
+    assert hand_over_strength(near, viewer(kept), cart) == pytest.approx(0.95)
     assert hand_over_strength(near, None, cart) == 0.95
 
 
