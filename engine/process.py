@@ -330,12 +330,12 @@ def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: 
                                     tuple(int(v) for v in cf.det_box[cf.kp_det[r]]), int(r)))
                 apps.append(cf.appearance[r])
         people = reconstruct(poses, cams, float(tk), prev)
-        looks, clean = [], []
-        for p, views in zip(people, unoccluded_views(people, poses, cams)):
-            vs = [apps[i] for _, i in p.views if i < len(apps) and np.isfinite(apps[i]).all()]
-            looks.append(_unit(np.median(vs, axis=0)) if vs else None)
+        def look_of(views: list[tuple[str, int]]) -> np.ndarray | None:
             vs = [apps[i] for _, i in views if i < len(apps) and np.isfinite(apps[i]).all()]
-            clean.append(_unit(np.median(vs, axis=0)) if vs else None)
+            return _unit(np.median(vs, axis=0)) if vs else None
+
+        looks = [look_of(p.views) for p in people]
+        clean = [look_of(views) for views in unoccluded_views(people, poses, cams)]
         linker.update(float(tk), people, looks, clean)
         for p, lk in zip(people, looks):
             if lk is not None:

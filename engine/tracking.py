@@ -420,11 +420,17 @@ def _look_distance(a: _Look, b: _Look, cfg: LinkerConfig) -> tuple[float, bool, 
     if a.app is not None and b.app is not None and len(a.app) == len(b.app):
         d = float(np.linalg.norm(_unit(a.app) - _unit(b.app)))
         if np.isfinite(dh):
-            d += max(dh - 3 * se - 0.02, 0.0) / cfg.height_scale_m
+            d += _stature_excess(dh, se, cfg)
         return d, True, 0.0
     if np.isfinite(dh):
         return dh / cfg.height_scale_m, True, (se / cfg.height_scale_m) ** 2
     return 0.0, False, 0.0
+
+
+def _stature_excess(dh: float, se: float, cfg: LinkerConfig) -> float:
+    """A stature difference beyond its noise (3 standard errors + 2 cm), in units of look distance: a veto on
+    clearly different bodies, nothing for noise."""
+    return max(dh - 3 * se - 0.02, 0.0) / cfg.height_scale_m
 
 
 def _exchanges(n: int, allowed: list[tuple[int, int]], limit: int = 4096) -> list[tuple[int, ...]]:
@@ -461,7 +467,6 @@ class _Episode:
     t0: float
     t1: float
     tc: float  # closest approach: an exchange applies from here
-    d: float  # closest distance
 
 
 @dataclass
@@ -482,6 +487,9 @@ class _Ref:
     h_sum: float
     h_w: float
     n_h: int
+
+
+_NO_LOOKS = _Ref(None, 0, 0.0, 0.0, 0)
 
 
 @dataclass
@@ -978,7 +986,7 @@ class Linker:
         t0 = g.open_pairs.pop(pair)
         ep = self.ep_open.pop(pair, None)
         if ep is not None:
-            self.episodes.append(_Episode(pair[0], pair[1], ep[0], t, ep[2], ep[1]))
+            self.episodes.append(_Episode(pair[0], pair[1], ep[0], t, ep[2]))
         if self.cfg.deferred_reid:
             return  # the tangle goes on the tracks once identities are decided (finish)
         bodies = {b.key: b for b in self.live + self.ended}
@@ -1099,11 +1107,8 @@ class Linker:
                     apps.append(a)
                 if np.isfinite(h):
                     hs.append(h)
-        app = _unit(np.mean(apps, 0)) if apps else None
-        if not hs:
-            return _Seg(app, len(apps), float("nan"), float("nan"), 0)
-        se = max(float(np.std(hs)), 0.02) / np.sqrt(max(len(hs) / 3, 1.0))
-        return _Seg(app, len(apps), float(np.median(hs)), se, len(hs))
+        look = _Look.of(_unit(np.mean(apps, 0)) if apps else None, hs)
+        return _Seg(look.app, len(apps), look.h, look.h_se, len(hs))
 
     def _seg_cost(self, s: _Seg, ref: _Ref) -> tuple[float, bool]:
         """(cost, informative) of giving the identity whose looks so far are `ref` the stretch `s`: look distance
@@ -1116,7 +1121,7 @@ class Linker:
         if s.n_h and ref.n_h:
             h_ref = ref.h_sum / ref.h_w
             se = float(np.hypot(s.h_se, 0.03 / np.sqrt(max(ref.n_h / 3, 1.0))))
-            d += max(abs(s.h - h_ref) - 3 * se - 0.02, 0.0) / cfg.height_scale_m
+            d += _stature_excess(abs(s.h - h_ref), se, cfg)
             info = True
         n = s.n_app if s.app is not None else s.n_h
         return d * min(n, cfg.seg_cap) / cfg.seg_unit, info
@@ -1168,9 +1173,8 @@ class Linker:
             after.append((pair[0], pair[1]))
         # events in time order: a body's birth opens its identity with its first stretch; a tangle is decided
         events = sorted([(float(b.times[0]), 0, i) for i, b in enumerate(bodies)] + [(e.tc, 1, j) for j, e in enumerate(eps)])
-        empty = _Ref(None, 0, 0.0, 0.0, 0)
         # a state: (cost, labels (body -> identity label), refs (label -> looks so far), decisions)
-        states = [(0.0, tuple(range(nb)), (empty,) * nb, np.zeros(E, np.int8))]
+        states = [(0.0, tuple(range(nb)), (_NO_LOOKS,) * nb, np.zeros(E, np.int8))]
         dropped: list[tuple[int, np.ndarray, np.ndarray]] = []  # (tangle, costs, decisions) of hypotheses let go there
 
         for _, kind, j in events:
@@ -1234,7 +1238,7 @@ class Linker:
         by_key = {b.key: b for b in bodies}
         idents = [b.ident for b in bodies]  # label i: the identity body i was born with
         labels = list(range(len(bodies)))
-        refs = [self._ref_add(_Ref(None, 0, 0.0, 0.0, 0), s) for s in birth_seg]
+        refs = [self._ref_add(_NO_LOOKS, s) for s in birth_seg]
         need = cfg.reid_margin + cfg.swap_prior  # evidence beyond the prior against exchanges
         for j, e in enumerate(eps):
             ia, ib = idx[e.a], idx[e.b]
