@@ -24,11 +24,13 @@ top-down grid (8 cm cells) of visible surface (each pixel weighs the m^2 it cove
 its depth, so near and far people count alike) and of highest point. Blobs are the
 grid's connected components after a one-cell dilation, so people side by side in the
 image but apart on the floor are apart here. A blob wider than 0.7 m is split between
-head cells (local height maxima above 0.9 m, so that two people crouching side by side at a
-low shelf count too; 0.4 m or more apart, with the top surface sagging by 0.12 m or more
+head cells (local height maxima above 0.6 m, so that two people squatting side by side at a
+bottom shelf count too; 0.4 m or more apart, with the top surface sagging by 0.12 m or more
 between them: two heads, not a bent back). A blob is a person
 when it shows enough surface (0.05 m^2) and its top (98th percentile of height) is
-0.8-2.25 m; so a person half hidden by a shelf is still found from what shows above it.
+0.5-2.25 m (a shopper squatting at a bottom shelf is about 0.65 m tall; with the old 0.8 m floor
+most of them vanished while their hand was in the bin); so a person half hidden by a shelf is still
+found from what shows above it.
 The box is the blob's pixels' box (full-resolution pixels), `height_m` the top, `foot`
 the median floor point under the head and shoulders (the top 0.45 m, which overhead
 cameras nearly always see; all points for a bent or crouching person) pushed 8 cm away
@@ -75,12 +77,12 @@ class DepthParams:
     cell_min_area_m2: float = 0.002  # a cell with less visible surface than this is noise
     min_area_m2: float = 0.05  # a person shows at least this much surface
     min_points: int = 25
-    min_height_m: float = 0.8  # crouching people go down to ~1 m
+    min_height_m: float = 0.5  # people squatting at a bottom shelf go down to ~0.6 m
     max_height_m: float = 2.25
     split_width_m: float = 0.7  # a blob wider than this on the floor may be several people ...
     split_sep_m: float = 0.4  # ... whose heads are at least this far apart
     split_dip_m: float = 0.12  # ... with the top surface this much lower between them
-    split_min_top_m: float = 0.9  # ... both at least this tall (crouching people's heads are at ~1 m)
+    split_min_top_m: float = 0.6  # ... both at least this tall (squatting people's heads are at ~0.65 m)
     top_band_m: float = 0.45  # the foot is under the points this close to the top (head, shoulders) ...
     upright_m: float = 1.35  # ... when the blob is this tall (lower: bent or crouching, all its points)
     away_m: float = 0.08  # ... pushed this far away from the camera (we see people's near side)
