@@ -1,12 +1,14 @@
 """Benchmark: the cart stage (issue 4) over labelled adversarial recordings, with calibration.
 
-    .venv/bin/python benchmarks/bench_cart.py --seeds 100-117 [--fit] [--oracle]
+    .venv/bin/python benchmarks/bench_cart.py --seeds 100-117 [--fit] [--oracle [poses|identity]]
 
 Each seed's recording and perception run come from benchmarks/cart_dataset.py (made there when
 missing). The cart runs once per seed; the visit confidence's calibration is then fitted on half
 the seeds and applied to the other half (two folds by seed parity), so every figure below is
 out-of-sample. `--fit` also fits on all seeds and writes engine/cart_calibration.json, the
-calibration `process` uses. `--oracle` replaces perception by truth poses (the cart alone).
+calibration `process` uses. `--oracle` replaces perception by truth poses (the cart alone);
+`--oracle identity` keeps the engine's skeletons but takes who is who from the truth, so the two
+halves of perception can be told apart (`engine.oracle.identity_run`).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cart_dataset import ROOT, ensure, parse_seeds  # noqa: E402
 from data.recording import open_recording  # noqa: E402
 from engine.evaluate_cart import CartReport, evaluate_cart, format_cart_report  # noqa: E402
-from engine.oracle import truth_run  # noqa: E402
+from engine.oracle import identity_run, truth_run  # noqa: E402
 from engine.product_views import hand_viewer  # noqa: E402
 from engine.receipts import run_cart  # noqa: E402
 from engine.visit_confidence import fit_calibration  # noqa: E402
@@ -36,7 +38,9 @@ def main() -> int:
     ap.add_argument("--seeds", default="100-117")
     ap.add_argument("--root", type=Path, default=ROOT)
     ap.add_argument("--fit", action="store_true", help="write engine/cart_calibration.json fitted on all seeds")
-    ap.add_argument("--oracle", action="store_true", help="truth poses instead of perception")
+    ap.add_argument("--oracle", nargs="?", const="poses", choices=("poses", "identity"),
+                    help="poses: truth poses instead of perception; identity: the engine's skeletons, grouped "
+                         "into people by the truth (what tracking errors cost)")
     ap.add_argument("--no-viewer", action="store_true", help="without the product classifier")
     a = ap.parse_args()
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -45,9 +49,9 @@ def main() -> int:
     for s in parse_seeds(a.seeds):
         rec_dir, run_dir = ensure(s, a.root)
         if a.oracle:
-            o = a.root / f"seed-{s}" / "oracle"
+            o = a.root / f"seed-{s}" / ("oracle" if a.oracle == "poses" else "oracle-identity")
             shutil.rmtree(o, ignore_errors=True)
-            run_dir = truth_run(rec_dir, o)
+            run_dir = truth_run(rec_dir, o) if a.oracle == "poses" else identity_run(rec_dir, run_dir, o)
         res, sec = run_cart(rec_dir, run_dir, viewer_factory=None if a.no_viewer else hand_viewer, write=False)
         rec = open_recording(rec_dir)
         cart_s += sec
@@ -78,7 +82,7 @@ def main() -> int:
             total.merge(out)
     print()
     print(f"{len(per_seed)} recordings, {len(total.visits)} visits; cart stage {cart_s:.1f} s for {rec_s:.0f} s "
-          f"of recordings ({cart_s / max(rec_s, 1e-9):.3f}x real time)" + (" [ORACLE perception]" if a.oracle else ""))
+          f"of recordings ({cart_s / max(rec_s, 1e-9):.3f}x real time)" + (f" [ORACLE {a.oracle}]" if a.oracle else ""))
     print(format_cart_report(total))
     wrong = [v for v in total.visits if not v.exact]
     print(f"\nwrong receipts ({len(wrong)}):")

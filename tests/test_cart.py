@@ -683,3 +683,37 @@ def test_hands_held_out_to_each_other_are_a_hand_over_only_when_both_travel_in_a
     assert ms[0].t == pytest.approx(1.6) and ms[0].distance_m == pytest.approx(0.04)
     assert hand_meetings(_two_standing(lambda k: {(0, "right"): _out_and_back(k, a_hang, a_held),
                                                   (1, "left"): b_held}, gap=0.9)) == []
+
+
+def test_identity_oracle_regroups_the_engines_skeletons_by_the_truth(hard_case, tmp_path):
+    """`identity_run` (bench_cart --oracle identity): a run whose tracks broke and lost their accounts comes back as
+    one track per person with the truth's account, the same skeletons, and the receipts worked out by hand."""
+    from engine.oracle import identity_run
+    from engine.run import TrackInfo, load_run, write_run
+
+    rec, run_dir = hard_case
+    run = load_run(run_dir)
+    T, P = run.joints.shape[:2]
+    half = T // 2
+    # every truth track broken in the middle: two anonymous engine tracks each, in shuffled columns
+    J = np.concatenate([run.joints, run.joints], axis=1)
+    C = np.concatenate([run.confidence, run.confidence], axis=1)
+    F = np.concatenate([run.floor, run.floor], axis=1)
+    J[half:, :P], C[half:, :P], F[half:, :P] = np.nan, 0.0, np.nan
+    J[:half, P:], C[:half, P:], F[:half, P:] = np.nan, 0.0, np.nan
+    order = np.random.default_rng(0).permutation(2 * P)
+    J, C, F = J[:, order], C[:, order], F[:, order]
+    tracks = [TrackInfo(id=f"e{k:03d}", account=None, role=None, party=None, born_in_entry=False, ended_in_exit=False,
+                        t0=0.0, t1=float(run.t[-1])) for k in range(2 * P)]
+    broken = tmp_path / "broken"
+    write_run(broken, run.manifest, run.t, [t.id for t in tracks], J, C, F, tracks, [])
+    out = identity_run(rec, broken, tmp_path / "identity")
+    again = load_run(out)
+    assert run.confidence.shape == run.joints.shape[:3]
+    assert sorted(map(str, again.people)) == sorted(map(str, run.people))
+    for q, name in enumerate(again.people):
+        p = list(run.people).index(name)
+        np.testing.assert_allclose(again.joints[:, q], run.joints[:, p])
+        assert again.tracks[q].account == run.tracks[p].account
+    run_cart(rec, out)
+    assert _receipts(out) == EXPECTED
