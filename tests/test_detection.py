@@ -233,8 +233,9 @@ def test_people_crouching_side_by_side_are_split(rec):
 
 def test_people_squatting_at_a_bottom_shelf_are_found(rec):
     """A shopper squatting to reach a bottom bin is about 0.65 m tall (the simulator's deepest reach puts the
-    head at 0.6-0.65 m). The old 0.8 m floor lost them exactly while their hand was in the bin; two of them
-    side by side are still two."""
+    head at 0.6-0.65 m). The old 0.8 m floor lost them exactly while their hand was in the bin. Two of them
+    side by side are one blob, found but not split: a blob is split only at heads from 0.9 m up (from 0.6 m,
+    false people in the go-store doubled and its IDF1 fell from 0.910 to 0.850)."""
     from dataclasses import replace
 
     cam = rec.camera("cam-01")
@@ -243,7 +244,7 @@ def test_people_squatting_at_a_bottom_shelf_are_found(rec):
     assert len(dets) == 1 and np.linalg.norm(dets[0].foot[:2] - [3.0, 2.75]) < 0.2
     assert DepthDetector(rec.store, cam, replace(DepthParams(), min_height_m=0.8))(one) == []
     two = DepthDetector(rec.store, cam)(scene_depth(rec, cam, [(3.0, 2.75, 0.68), (3.55, 2.75, 0.7)]))
-    assert sorted(round(float(d.foot[0]), 2) for d in two) == pytest.approx([3.0, 3.55], abs=0.12)
+    assert len(two) == 1 and 2.9 < two[0].foot[0] < 3.65
 
 
 def test_person_partly_behind_a_shelf_is_found(rec):
