@@ -9,11 +9,11 @@ receipts be if tracking never lost anyone, with the wrists we really see?").
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
 import numpy as np
-
 from scipy.optimize import linear_sum_assignment
 
 from data.recording import open_recording
@@ -36,7 +36,7 @@ def truth_run(rec_root: Path, out: Path, hz: float = 5.0, wrist_noise_m: float =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NaN while a person is not in the store
         floor = np.nanmean(joints[:, :, 15:17, :2], axis=2) if joints.size else np.zeros((len(ticks), 0, 2))
-    tracks = _truth_tracks(rec, rec_root, names, ticks, joints[:, :, 0, 0])
+    tracks = _truth_tracks(rec, names, ticks, joints[:, :, 0, 0])
     keep = [names.index(t.id[2:]) for t in tracks]
     conf = np.where(np.isfinite(joints[:, keep][..., 0]), 1.0, 0.0)  # (T, P, 17)
     write_run(Path(out), {"recording": rec.id, "recording_path": str(Path(rec_root).resolve()),
@@ -46,9 +46,9 @@ def truth_run(rec_root: Path, out: Path, hz: float = 5.0, wrist_noise_m: float =
     return Path(out)
 
 
-def _truth_tracks(rec, rec_root: Path, names: list[str], ticks: np.ndarray, present: np.ndarray) -> list[TrackInfo]:
+def _truth_tracks(rec, names: list[str], ticks: np.ndarray, present: np.ndarray) -> list[TrackInfo]:
     """One track per truth person seen (present (T, P) finite where seen), with its account, role and party."""
-    truth = json.loads((Path(rec_root) / "truth" / "receipts.json").read_text())
+    truth = json.loads((rec.root / "truth" / "receipts.json").read_text())
     acct = {p: v["account"] for v in truth["visits"] for p in v["people"]}
     scans = rec.gate_events()
     role_of = {s["account"]: s["role"] for s in scans}
@@ -94,9 +94,10 @@ def identity_run(rec_root: Path, run_dir: Path, out: Path) -> Path:
             if D[i, j] <= IDENTITY_GATE_M:
                 joints[k, b[j]], conf[k, b[j]], floor[k, b[j]] = run.joints[k, a[i]], run.confidence[k, a[i]], \
                     run.floor[k, a[i]]
-    tracks = _truth_tracks(rec, rec_root, names, run.t, floor[:, :, 0])
+    tracks = _truth_tracks(rec, names, run.t, floor[:, :, 0])
     keep = [names.index(t.id[2:]) for t in tracks]
-    frames = [run.camera_frames(c.id) for c in rec.cameras if (Path(run_dir) / "frames" / f"{c.id}.npz").exists()]
     write_run(Path(out), {**run.manifest, "identity_oracle": True}, run.t, [t.id for t in tracks],
-              joints[:, keep], conf[:, keep], floor[:, keep], tracks, frames)
+              joints[:, keep], conf[:, keep], floor[:, keep], tracks, [])
+    for f in (Path(run_dir) / "frames").glob("*.npz"):  # the engine's per-camera results, as they are
+        shutil.copy2(f, Path(out) / "frames" / f.name)
     return Path(out)
