@@ -84,7 +84,10 @@ class DepthParams:
     split_width_m: float = 0.7  # a blob wider than this on the floor may be several people ...
     split_sep_m: float = 0.4  # ... whose heads are at least this far apart
     split_dip_m: float = 0.12  # ... with the top surface this much lower between them
-    split_min_top_m: float = 0.9  # ... both at least this tall (crouching people's heads are at ~1 m)
+    split_min_top_m: float = 0.9  # ... both at least this tall (crouching people's heads are at ~1 m) ...
+    split_low_top_m: float = 0.6  # ... or, for someone squatting at a bottom shelf beside a taller person, this tall ...
+    split_low_sep_m: float = 0.55  # ... with their head this far from every taller head (a bent body's hips are nearer)
+    split_low_pairs: bool = False  # two such low tops split from each other (no: one squatter often shows two)
     top_band_m: float = 0.45  # the foot is under the points this close to the top (head, shoulders) ...
     upright_m: float = 1.35  # ... when the blob is this tall (lower: bent or crouching, all its points)
     away_m: float = 0.08  # ... pushed this far away from the camera (we see people's near side)
@@ -319,12 +322,14 @@ class DepthDetector:
             return labels, n
         # heads: cells highest within split_sep/2 around them
         top_occ = np.where(occ > 0, top, 0)
-        peak = (top_occ >= cv2.dilate(top_occ, self._peak_kernel)) & (top_occ >= p.split_min_top_m)
+        peak = (top_occ >= cv2.dilate(top_occ, self._peak_kernel)) & (top_occ >= min(p.split_min_top_m,
+                                                                                     p.split_low_top_m))
         pk = np.flatnonzero(peak.ravel())
         if len(pk) < 2:
             return labels, n
         pk_lab = labels[pk]
         sep2 = (p.split_sep_m / p.cell_m) ** 2
+        low_sep2 = (p.split_low_sep_m / p.cell_m) ** 2
         nxt = n
         for k in big:
             cand = pk[pk_lab == k]
@@ -333,8 +338,11 @@ class DepthDetector:
             cand = cand[np.argsort(-top.ravel()[cand])]
             cy, cx = np.divmod(cand, self._gw)
             keep: list[int] = []
+            low = top.ravel()[cand] < p.split_min_top_m
             for i in range(len(cand)):
-                if all((cy[i] - cy[j]) ** 2 + (cx[i] - cx[j]) ** 2 >= sep2
+                if low[i] and not p.split_low_pairs and (not keep or low[keep].any()):
+                    continue
+                if all((cy[i] - cy[j]) ** 2 + (cx[i] - cx[j]) ** 2 >= (low_sep2 if low[i] else sep2)
                        and self._dips(top, (cy[i], cx[i]), (cy[j], cx[j])) for j in keep):
                     keep.append(i)
             if len(keep) < 2:

@@ -227,15 +227,13 @@ def test_people_crouching_side_by_side_are_split(rec):
     dets = DepthDetector(rec.store, cam)(depth)
     assert len(dets) == 2
     assert sorted(round(float(d.foot[0]), 2) for d in dets) == pytest.approx([3.0, 3.55], abs=0.12)
-    old = DepthDetector(rec.store, cam, replace(DepthParams(), split_min_top_m=1.3))(depth)
+    old = DepthDetector(rec.store, cam, replace(DepthParams(), split_min_top_m=1.3, split_low_top_m=1.3))(depth)
     assert len(old) == 1
 
 
 def test_people_squatting_at_a_bottom_shelf_are_found(rec):
     """A shopper squatting to reach a bottom bin is about 0.65 m tall (the simulator's deepest reach puts the
-    head at 0.6-0.65 m). The old 0.8 m floor lost them exactly while their hand was in the bin. Two of them
-    side by side are one blob, found but not split: a blob is split only at heads from 0.9 m up (from 0.6 m,
-    false people in the go-store doubled and its IDF1 fell from 0.910 to 0.850)."""
+    head at 0.6-0.65 m). The old 0.8 m floor lost them exactly while their hand was in the bin."""
     from dataclasses import replace
 
     cam = rec.camera("cam-01")
@@ -243,8 +241,28 @@ def test_people_squatting_at_a_bottom_shelf_are_found(rec):
     dets = DepthDetector(rec.store, cam)(one)
     assert len(dets) == 1 and np.linalg.norm(dets[0].foot[:2] - [3.0, 2.75]) < 0.2
     assert DepthDetector(rec.store, cam, replace(DepthParams(), min_height_m=0.8))(one) == []
-    two = DepthDetector(rec.store, cam)(scene_depth(rec, cam, [(3.0, 2.75, 0.68), (3.55, 2.75, 0.7)]))
-    assert len(two) == 1 and 2.9 < two[0].foot[0] < 3.65
+
+
+def test_a_squatter_beside_a_standing_shopper_is_split_off_but_a_bent_body_is_not(rec):
+    """Next to a standing shopper, a squatter is one blob with them; the squatter's head (from 0.6 m) splits
+    it when it is 0.55 m or more from every taller head. A low top nearer a taller head is the same body bent
+    over (from 0.6 m at the 0.4 m spacing of taller heads, false people in the go-store doubled). Two low tops
+    never split from each other: one squatter often shows two (head and knees), so two squatters side by side
+    stay one detection."""
+    from dataclasses import replace
+
+    cam = rec.camera("cam-01")
+    det = DepthDetector(rec.store, cam)
+    beside = scene_depth(rec, cam, [(3.0, 2.75, 0.68), (3.6, 2.75, 1.7)])
+    feet = sorted(d.foot[0] for d in det(beside))
+    assert len(feet) == 2 and abs(feet[0] - 3.0) < 0.2 and abs(feet[1] - 3.6) < 0.25, feet
+    assert len(DepthDetector(rec.store, cam, replace(DepthParams(), split_low_top_m=0.9))(beside)) == 1
+    squatters = scene_depth(rec, cam, [(3.0, 2.75, 0.68), (3.55, 2.75, 0.7)])
+    assert len(det(squatters)) == 1
+    assert len(DepthDetector(rec.store, cam, replace(DepthParams(), split_low_pairs=True))(squatters)) == 2
+    bent = scene_depth(rec, cam, [(3.6, 2.75, 1.5), (3.1, 2.75, 0.85)])  # a low top 0.5 m from a head
+    assert len(det(bent)) == 1
+    assert len(DepthDetector(rec.store, cam, replace(DepthParams(), split_low_sep_m=0.4))(bent)) == 2
 
 
 def test_person_partly_behind_a_shelf_is_found(rec):
