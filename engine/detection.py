@@ -26,9 +26,11 @@ grid's connected components after a one-cell dilation, so people side by side in
 image but apart on the floor are apart here. A blob wider than 0.7 m is split between
 head cells (local height maxima above 0.9 m, so that two people crouching side by side at a
 low shelf count too; 0.4 m or more apart, with the top surface sagging by 0.12 m or more
-between them: two heads, not a bent back). Two people squatting side by side at a bottom shelf
-stay one blob: with head cells from 0.6 m, false people in the go-store doubled and its IDF1
-fell from 0.910 to 0.850. A blob is a person
+between them: two heads, not a bent back). A shopper squatting at a bottom shelf beside a
+taller one splits off at a lower head cell (from 0.6 m) when it is 0.55 m or more from every
+taller head: nearer, it is the same body bent over (with low head cells at the 0.4 m spacing,
+false people in the go-store doubled). Two low head cells never split from each other, since one
+squatter often shows two (head and knees); two squatters side by side stay one blob. A blob is a person
 when it shows enough surface (0.05 m^2) and its top (98th percentile of height) is
 0.5-2.25 m (a shopper squatting at a bottom shelf is about 0.65 m tall; with the old 0.8 m floor
 most of them vanished while their hand was in the bin); so a person half hidden by a shelf is still
