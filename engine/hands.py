@@ -153,12 +153,16 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
                     p = (wa[k] + wb[k]) / 2
                     out.append(Meeting(a, b, float(run.t[k]), float(d[k]), (float(p[0]), float(p[1]), float(p[2])),
                                        hands=(HANDS[ia[k]][0], HANDS[ib[k]][0])))
+    # one hand-over lasts about EXCHANGE_S: hands that part and meet again within it (a wrist lost for a frame,
+    # or the two hands shifting) are the same hand-over, not a second one
+    out = _one_per_moment(out, EXCHANGE_S)
     # people standing closer than a held-out hand's reach: their hands meet where idle ones are; the motion tells
     out += [m for m in hand_passes(run, min_s)
             if not any({m.a, m.b} == {o.a, o.b} and abs(m.t - o.t) < PASS_WINDOW_S + min_s for o in out)]
     return sorted(out, key=lambda m: m.t)
 
 
+EXCHANGE_S = 1.5  # hands held out to each other, from first reaching out to drawn back
 PASS_MEET_M = 0.08  # two wrists this close, having come together and then parted: hands touching
 PASS_TRAVEL_M = 0.2  # ... from at least this much farther apart within PASS_WINDOW_S before and after
 PASS_MOVE_M = 0.08  # each wrist itself moves at least this much on the way in and on the way out

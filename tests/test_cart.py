@@ -685,6 +685,28 @@ def test_hands_held_out_to_each_other_are_a_hand_over_only_when_both_travel_in_a
                                                   (1, "left"): b_held}, gap=0.9)) == []
 
 
+def test_hands_that_part_for_a_moment_within_one_hand_over_are_one_meeting():
+    """Worked by hand. As above (0.9 m apart), but the hands are held out for frames 7-11 and B's wrist is drawn
+    back 0.25 m at frame 9 (hands 0.29 m apart, more than the 0.25 m rule allows): two runs of meeting frames,
+    7-8 and 10-11, each long enough and each with both wrists travelling in and away. One hand-over lasts about
+    EXCHANGE_S (1.5 s): both runs (t 1.4 s and 2.0 s) are one meeting, at the closer frame of the first run."""
+    from engine.hands import hand_meetings
+
+    a_hang, b_hang = ((0.0, -0.18, 0.86), (0.0, -0.18, 1.13)), ((0.9, -0.18, 0.86), (0.9, -0.18, 1.13))
+    a_wr, b_wr, b_back = np.array([0.43, -0.1, 1.15]), np.array([0.47, -0.1, 1.15]), np.array([0.72, -0.1, 1.15])
+    a_held = (tuple(a_wr), tuple((a_wr + (0.0, -0.18, 1.4)) / 2))
+    b_held = (tuple(b_wr), tuple((b_wr + (0.9, -0.18, 1.4)) / 2))
+    b_drawn = (tuple(b_back), tuple((b_back + (0.9, -0.18, 1.4)) / 2))
+
+    def wrists(k):
+        held = 7 <= k <= 11
+        return {(0, "right"): a_held if held else a_hang,
+                (1, "left"): b_drawn if k == 9 else b_held if held else b_hang}
+
+    ms = hand_meetings(_two_standing(wrists, gap=0.9))
+    assert [(m.a, m.b, m.t) for m in ms] == [(0, 1, pytest.approx(1.4))]
+
+
 def test_identity_oracle_regroups_the_engines_skeletons_by_the_truth(hard_case, tmp_path):
     """`identity_run` (bench_cart --oracle identity): a run whose tracks broke and lost their accounts comes back as
     one track per person with the truth's account, the same skeletons, and the receipts worked out by hand."""
