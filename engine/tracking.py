@@ -19,7 +19,11 @@ the `Track`s.
   (`present-at-start`, `born-outside-entry`); a track born outside the
   entry is first offered to recently lost tracks (same look, reachable in
   the time) and continues that track when one fits (`relinked`); a track
-  coasting nearby may likewise take over a new one (`reacquired`).
+  coasting nearby may likewise take over a new one (`reacquired`). Mid-floor,
+  a detection within `dup_m` of a track seen the same step is taken for a
+  second estimate of that person, unless it stays put there, apart, for
+  `dup_persist_s`: then it is somebody standing beside them (whose own track
+  was lost in their tangle) and is born, and relinked like any other.
 - **Accounts.** A track born in an entry zone from `scan_pre_s` before to
   `scan_window_s` after a scan of that gate is linked to the scan whose time
   is nearest its birth among those with places left (`party_size` tracks
@@ -104,7 +108,9 @@ class LinkerConfig:
     confirm_hits: int = 3
     tentative_miss_s: float = 0.35  # a tentative track missed this long is dropped
     birth_suppress_m: float = 0.3  # no birth this close to a live track ...
-    dup_m: float = 0.6  # ... nor, outside the entry zones, this close to a track seen this step
+    dup_m: float = 0.6  # ... nor, outside the entry zones, this close to a track seen this step ...
+    dup_persist_s: float = 1.0  # ... unless seen there, apart from that track, this long: two people side by side
+    dup_still_m: float = 0.3  # (the same place: a detection this near the one the step before)
     coast_s: float = 2.5
     tangled_coast_s: float = 6.0
     exit_coast_s: float = 0.4
@@ -528,6 +534,7 @@ class Linker:
         self.steps: list[float] = []  # every update's time: the grid a track's gaps are filled on
         self.ep_open: dict[tuple[int, int], list[float]] = {}  # pair -> [t0, closest distance, its time]
         self.episodes: list[_Episode] = []  # every pair tangle, closed
+        self.beside: list[tuple[float, float, np.ndarray]] = []  # (first seen, last seen, where) of births held back
 
     # -- public -----------------------------------------------------------------------
     def update(self, t: float, poses: Sequence[Pose3D], appearance: Sequence[np.ndarray | None] | None = None,
@@ -605,6 +612,7 @@ class Linker:
             elif b.last_seen < t:  # (not one that has just taken over a new track)
                 b.coast(t)
         # births
+        beside: list[tuple[float, float, np.ndarray]] = []
         for i in dets:
             if i in used:
                 continue
@@ -619,13 +627,20 @@ class Linker:
                 continue
             if self._zone(xy, self.entries) is None and any(
                     b.confirmed and b.last_seen == t and np.linalg.norm(b.pos - xy) < cfg.dup_m for b in self.live):
-                continue  # nobody appears mid-floor at someone's elbow: a second estimate of that someone
+                # nobody appears mid-floor at someone's elbow: a second estimate of that someone, unless it stays
+                # there as a body of its own (two people side by side, one of whose tracks was lost)
+                since = next((t0 for t0, t1, w in self.beside
+                              if t1 < t and np.linalg.norm(w - xy) < cfg.dup_still_m), t)
+                beside.append((since, t, xy))
+                if t - since < cfg.dup_persist_s:
+                    continue
             nb = _Body(self.next_key, t, p, cfg)
             self.next_key += 1
             nb.add(t, p, False, apps[i], clean[i])
             self.live.append(nb)
             if cfg.confirm_hits <= 1:
                 out[i] = self._confirm(nb).ident.id
+        self.beside = beside
         self._end_missing(t)
         self._tangles(t)
         return out

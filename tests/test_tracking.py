@@ -437,3 +437,37 @@ def test_swap_decided_by_looks_after_the_next_tangle(store):
         late = [(t, xy) for t, xy in zip(tr.times, tr.floor) if t > 11.5 and not tr.is_tangled(t)]
         path = dict((round(t, 4), p) for t, p in truth[n])
         assert late and np.mean([np.linalg.norm(xy - path[round(float(t), 4)]) < 0.3 for t, xy in late]) > 0.95, n
+
+
+def test_a_shopper_found_again_beside_another(store):
+    """A and B stand side by side (0.45 m apart) for 16 s; B goes unseen for 7.5 s of it, long enough for B's
+    track to be lost. Seen again at A's elbow, B is somebody standing there (not a second estimate of A) once
+    the detection has stayed put dup_persist_s: B's track is found again there, before they part."""
+    rng = np.random.default_rng(11)
+    a = Walker("A", [(1.0, 0.7, 3.0), (3.0, 3.0, 3.0), (20.0, 3.0, 3.0), (23.0, 7.3, 3.0)], 1.70, RED)
+    b = Walker("B", [(1.5, 0.7, 3.0), (3.5, 3.0, 3.45), (20.0, 3.0, 3.45), (23.5, 7.3, 3.3)], 1.80, BLUE)
+    scans = [{"t": 0.9, "gate": "in-1", "kind": "entry", "account": "acct-A", "party_size": 1, "role": "shopper"},
+             {"t": 1.4, "gate": "in-1", "kind": "entry", "account": "acct-B", "party_size": 1, "role": "shopper"}]
+    tracks, truth = run(store, scans, [a, b], 24.0, rng, drop=lambda name, t: name == "B" and 6.0 <= t < 13.5)
+    assert len(tracks) == 2, [(tr.id, tr.t_start, tr.t_end, tr.flags) for tr in tracks]
+    tb = next(tr for tr in tracks if tr.account == "acct-B")
+    assert "relinked" in tb.flags
+    # B's track is back on B while the two still stand together (from 13.5 + dup_persist_s, well before 20 s)
+    back = [xy for t, xy in zip(tb.times, tb.floor) if 15.0 <= t <= 19.5]
+    assert len(back) > 0.9 * 4.5 * FPS
+    assert all(np.linalg.norm(xy - np.array([3.0, 3.45])) < 0.2 for xy in back)
+
+
+def test_a_passing_double_at_someones_elbow_is_no_track(store):
+    """A second estimate of a standing shopper, 0.45 m off, for half a second every two seconds: never a
+    track of its own (it never stays dup_persist_s)."""
+    rng = np.random.default_rng(12)
+    a = Walker("A", [(1.0, 0.7, 3.0), (3.0, 3.0, 3.0), (20.0, 3.0, 3.0), (23.0, 7.3, 3.0)], 1.70, RED)
+    scans = [{"t": 0.9, "gate": "in-1", "kind": "entry", "account": "acct-A", "party_size": 1, "role": "shopper"}]
+    double = Walker("A2", [(0.0, 3.0, 2.55), (99.0, 3.0, 2.55)], 1.70, RED)
+
+    def ghost(t):
+        return [double.pose(t, rng)] if 4.0 <= t < 19.0 and (t % 2.0) < 0.5 else []
+
+    tracks, _ = run(store, scans, [a], 24.0, rng, extra=ghost)
+    assert [tr.account for tr in tracks] == ["acct-A"], [(tr.id, tr.t_start, tr.t_end, tr.flags) for tr in tracks]
