@@ -8,7 +8,9 @@ crops, whatever the number of worker processes. For each scenario:
   `data.choreography.choreograph` for the truth World);
 - per camera (the MAX_CAMERAS of the rig that see the most people), clips of 2 frames
   at 15 fps, half of them started while somebody's hand is in a bin (reaches are
-  what the engine needs wrists for), half anywhere people are in the store;
+  what the engine needs wrists for), the rest anywhere people are in the store, or
+  (`GenConfig.handover_clips`) while two shoppers hold their hands out to each other
+  in a hand-over: an arm held out toward a partner, the partner's hand beside it;
 - each clip frame rendered (`data.render.CameraRenderer`, sometimes with a lighting
   gain) and passed through real H.264 (libx264 as the recordings are written, at a
   random CRF) and back, so the crops carry the artefacts seen at inference;
@@ -71,6 +73,8 @@ class GenConfig:
     stores: tuple[str, ...] = STORES
     max_cameras: int = MAX_CAMERAS
     h264: bool = True
+    handovers: tuple[int, int] = (0, 1)  # hand-overs per story (inclusive range)
+    handover_clips: float = 0.0  # share of clips started during a hand-over (taken from the 'anywhere' half)
 
     def key(self, seed: int) -> str:
         txt = repr((VERSION, seed, asdict(self)))
@@ -92,24 +96,40 @@ def _world(rng: np.random.Generator, seed: int, cfg: GenConfig):
     k = Knobs(seed=seed, store=store_name, duration_s=float(rng.uniform(*cfg.duration_s)),
               people=int(rng.integers(cfg.people[0], cfg.people[1] + 1)), parties=int(rng.integers(0, 3)),
               associates=int(rng.random() < 0.3), crowding=float(rng.uniform(0.5, 1.0)), items=(1, 4),
-              simultaneous=float(rng.uniform(0.1, 0.5)), handovers=int(rng.integers(0, 2)),
+              simultaneous=float(rng.uniform(0.1, 0.5)),
+              handovers=int(rng.integers(cfg.handovers[0], cfg.handovers[1] + 1)),
               touches=0.2, camera_width=w, camera_height=h)
     return store, catalog, cams, training_world(k, store, catalog, [c.id for c in cams], "pose dataset")
 
 
-def _clip_starts(rng: np.random.Generator, world: World, n: int) -> np.ndarray:
-    """Clip start times: half in reaches (a hand in a bin), half anywhere people are in the store."""
+HANDOVER_WINDOW_S = (-0.55, 0.45)  # around a hand-over event's time: both arms held out (data.choreography.Meet)
+
+
+def handover_windows(world: World) -> list[tuple[float, float, str, str]]:
+    """(t0, t1, giver, receiver) of every hand-over, while both hold a hand out."""
+    return [(float(e["t"]) + HANDOVER_WINDOW_S[0], float(e["t"]) + HANDOVER_WINDOW_S[1], str(e["person"]),
+             str(e["to"])) for e in world.events if e["kind"] == "hand_over"]
+
+
+def _clip_starts(rng: np.random.Generator, world: World, n: int, handover_share: float = 0.0) -> np.ndarray:
+    """Clip start times: half in reaches (a hand in a bin), half anywhere people are in the store, of which
+    the first round(n * handover_share) during hand-overs when the story has any."""
     present = np.isfinite(world.joints[:, :, 0, 0]).any(1)
     t_pres = world.times[present]
     t_pres = t_pres[t_pres < world.duration_s - 0.3]
     if not len(t_pres):
         return np.zeros(0)
     reach = [(h.t_in - 0.4, h.t_out + 0.2) for h in world.hands_in_bins]
+    hand = handover_windows(world)
+    n_hand = int(round(n * handover_share)) if hand else 0
     out = []
     for i in range(n):
         if reach and i % 2 == 0:
             a, b = reach[int(rng.integers(len(reach)))]
             out.append(rng.uniform(a, b))
+        elif i % 2 == 1 and i // 2 < n_hand:
+            a, b, _, _ = hand[int(rng.integers(len(hand)))]
+            out.append(rng.uniform(a, b - 1 / FPS))
         else:
             out.append(t_pres[int(rng.integers(len(t_pres)))] + rng.uniform(0, 1 / 30))
     return np.asarray(out)
@@ -306,6 +326,7 @@ class PersonView:
     figure: np.ndarray  # (4,) float extent of the whole drawn figure (x0, y0, x1, y1)
     box: tuple[int, int, int, int]  # the simulated detector's box
     reach: bool  # a hand of theirs is in a bin about now
+    hand_over: bool = False  # they hold a hand out to a partner in a hand-over now
 
 
 @dataclass
@@ -326,12 +347,17 @@ def scenario_frames(seed: int, index: int, cfg: GenConfig):
     reach_iv: dict[int, list[tuple[float, float]]] = {}
     for hb in world.hands_in_bins:
         reach_iv.setdefault(world.person_index(hb.person), []).append((hb.t_in, hb.t_out))
+    hand_iv: dict[int, list[tuple[float, float]]] = {}
+    for t0, t1, giver, receiver in handover_windows(world):
+        for who in (giver, receiver):
+            hand_iv.setdefault(world.person_index(who), []).append((t0, t1))
     # clip times for every camera, then the cameras that see the most people at their times (renderers
     # cost a second or more each to set up; frames are cheap)
     plans = []
     for ci in rng.permutation(len(cams)):
         cam = cams[int(ci)]
-        times = _frame_times(_clip_starts(rng, world, cfg.clips_per_camera), world.duration_s)
+        times = _frame_times(_clip_starts(rng, world, cfg.clips_per_camera, cfg.handover_clips),
+                             world.duration_s)
         J = np.stack([world.joints_at(float(t)) for t in times]) if len(times) else np.zeros((0, 0, 17, 3))
         seen = cam.in_image(cam.project(J)).sum(-1) >= MIN_JOINTS_IN_IMAGE if len(times) else np.zeros(0)
         plans.append((int(np.sum(seen)), cam, times))
@@ -373,13 +399,17 @@ def scenario_frames(seed: int, index: int, cfg: GenConfig):
                         box = vb
                 b = _jitter_box(rng, box, cam.width, cam.height)
                 reach = any(t0 - 0.2 <= t <= t1 + 0.2 for t0, t1 in reach_iv.get(int(p), ()))
-                views.append(PersonView(int(p), uv, inimg, vis, full, b, reach))
+                hand_over = any(t0 <= t <= t1 for t0, t1 in hand_iv.get(int(p), ()))
+                views.append(PersonView(int(p), uv, inimg, vis, full, b, reach, hand_over))
             yield Frame(cam, float(t), rgb, dep, views)
+
+
+FIELDS = ("img", "kp", "vis", "inimg", "scale", "reach", "hand_over", "size_px", "box")
 
 
 def frame_crops(fr: Frame, index: int = 0) -> dict[str, np.ndarray]:
     """The training arrays of one Frame's people (see scenario_crops)."""
-    rows: dict[str, list] = {k: [] for k in ("img", "kp", "vis", "inimg", "scale", "reach", "size_px", "box")}
+    rows: dict[str, list] = {k: [] for k in FIELDS}
     for pv in fr.people:
         img, M, a = crop(fr.rgb, pv.box)
         kp = np.where(np.isfinite(pv.uv), pv.uv, np.nan) @ M[:, :2].T + M[:, 2]
@@ -389,6 +419,7 @@ def frame_crops(fr: Frame, index: int = 0) -> dict[str, np.ndarray]:
         rows["inimg"].append(pv.inimg)
         rows["scale"].append(a)
         rows["reach"].append(pv.reach)
+        rows["hand_over"].append(pv.hand_over)
         rows["size_px"].append(pv.figure[3] - pv.figure[1])
         rows["box"].append(pv.box)
     return _arrays(rows, index)
@@ -402,6 +433,7 @@ def _arrays(rows: dict[str, list], index: int) -> dict[str, np.ndarray]:
             "inimg": np.asarray(rows["inimg"], bool).reshape(n, NUM_JOINTS),
             "scale": np.asarray(rows["scale"], np.float32),
             "reach": np.asarray(rows["reach"], bool),
+            "hand_over": np.asarray(rows["hand_over"], bool),
             "size_px": np.asarray(rows["size_px"], np.float32),
             "box": np.asarray(rows["box"], np.int32).reshape(n, 4),
             "scenario": np.full(n, index, np.int32)}
@@ -409,7 +441,7 @@ def _arrays(rows: dict[str, list], index: int) -> dict[str, np.ndarray]:
 
 def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     if not parts:
-        return _arrays({k: [] for k in ("img", "kp", "vis", "inimg", "scale", "reach", "size_px", "box")}, 0)
+        return _arrays({k: [] for k in FIELDS}, 0)
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -418,7 +450,8 @@ def scenario_crops(seed: int, index: int, cfg: GenConfig) -> dict[str, np.ndarra
 
     img (n, S, S, 3) uint8; kp (n, 17, 2) truth joints in crop pixels (NaN: not projectable); vis (n, 17)
     in the image and not hidden; inimg (n, 17); scale (n,) image pixels per crop pixel; reach (n,) a hand
-    of theirs in a bin; size_px (n,) figure height in the image; box (n, 4) the detector box; scenario.
+    of theirs in a bin; hand_over (n,) holding a hand out in a hand-over; size_px (n,) figure height in the
+    image; box (n, 4) the detector box; scenario.
     """
     return concat([frame_crops(fr, index) for fr in scenario_frames(seed, index, cfg)])
 

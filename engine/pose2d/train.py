@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,12 +26,16 @@ import torch.nn.functional as F
 
 from data.world import ARM_PAIRS
 from engine.nn_blocks import save_weights
-from engine.pose2d.dataset import GenConfig, load_or_generate
+from engine.pose2d.dataset import GenConfig, concat, load_or_generate
 from engine.pose2d.model import (ARCH, FLIP_PERM, HEATMAP_SIZE, INPUT_SIZE, NUM_JOINTS, PoseNet, decode,
                                  heatmap_targets, num_params)
 
 VAL_SEED_OFFSET = 1000
 VAL_CONFIG = GenConfig(scenarios=4, clips_per_camera=16)
+# stories with hand-overs, a third of their clips while both shoppers hold a hand out (v3's extra data)
+HANDOVER_SEED_OFFSET = 500
+HANDOVER_CONFIG = GenConfig(scenarios=12, handovers=(2, 3), handover_clips=0.35)
+HANDOVER_VAL_CONFIG = GenConfig(scenarios=4, clips_per_camera=16, handovers=(2, 3), handover_clips=0.35)
 WRISTS = (9, 10)
 JOINT_WEIGHT = torch.ones(NUM_JOINTS)
 JOINT_WEIGHT[list(WRISTS)] = 1.5
@@ -159,6 +164,7 @@ def metrics(pred: np.ndarray, data: dict[str, np.ndarray]) -> dict[str, float]:
         "median_wrist_err_px": float(np.median(err_img[m & wr])),
         "p90_wrist_err_px": float(np.percentile(err_img[m & wr], 90)),
         "median_reach_wrist_err_px": float(np.median(err_img[m & reach])) if (m & reach).any() else float("nan"),
+        "median_handover_wrist_err_side_blind_px": _handover_wrist_err(pred, data, m & wr),
         "wrist_pck@0.1": float((err[m & wr] < 0.1 * N).mean()),
         "median_wrist_err_side_blind_px": float(np.median(_side_blind_err(pred, kp)[m & wr] * np.broadcast_to(
             data["scale"][:, None], m.shape)[m & wr])),
@@ -170,6 +176,17 @@ def metrics(pred: np.ndarray, data: dict[str, np.ndarray]) -> dict[str, float]:
     # visibility as a classifier: accuracy at 0.5 over joints inside the crop
     out["visibility_acc"] = float(((score >= 0.5) == vis)[inside].mean())
     return out
+
+
+def _handover_wrist_err(pred: np.ndarray, data: dict[str, np.ndarray], m: np.ndarray) -> float:
+    """Median side-blind image-pixel error of the seen wrists of people holding a hand out in a hand-over."""
+    if "hand_over" not in data:
+        return float("nan")
+    m = m & data["hand_over"][:, None]
+    if not m.any():
+        return float("nan")
+    err = _side_blind_err(pred, data["kp"]) * data["scale"][:, None]
+    return float(np.median(err[m]))
 
 
 def _side_blind_err(pred: np.ndarray, kp: np.ndarray) -> np.ndarray:
@@ -197,7 +214,8 @@ def _lr(step: int, steps: int, base: float, warm: int = 200) -> float:
 def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: float = 2e-3, threads: int = 1,
           data_seed: int | None = None, gen: GenConfig = GenConfig(), val_gen: GenConfig = VAL_CONFIG,
           workers: int = 2, eval_every: int = 1000, log: Callable[[str], None] = print,
-          init: Path | None = None, side_blind_arms: bool = False, warmup: int = 200) -> dict:
+          init: Path | None = None, side_blind_arms: bool = False, warmup: int = 200,
+          handover_gen: GenConfig | None = None) -> dict:
     """Train, validate, and save the weights to `out`; returns the metrics (also stored in the file)."""
     out = Path(out)
     t_start = time.perf_counter()
@@ -207,6 +225,10 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
     t0 = time.perf_counter()
     val = load_or_generate(val_seed, val_gen, workers, log)
     data = load_or_generate(data_seed, gen, workers, log)
+    val_ho = None
+    if handover_gen is not None and handover_gen.scenarios > 0:  # hand-over stories on top, and their own check
+        data = concat([data, load_or_generate(data_seed + HANDOVER_SEED_OFFSET, handover_gen, workers, log)])
+        val_ho = load_or_generate(val_seed + HANDOVER_SEED_OFFSET, HANDOVER_VAL_CONFIG, workers, log)
     gen_s = time.perf_counter() - t0
     log(f"data: {len(data['img'])} training crops (seed {data_seed}), {len(val['img'])} validation crops "
         f"(seed {val_seed}), {gen_s:.0f} s")
@@ -228,8 +250,8 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
     no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 1e-4}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=lr)
-    # reaches matter most (the wrist decides who took what): they are drawn twice as often
-    p = np.where(data["reach"], 2.0, 1.0)
+    # reaches and hand-overs matter most (the wrist decides who took what): they are drawn twice as often
+    p = np.where(data["reach"] | data["hand_over"], 2.0, 1.0)
     p /= p.sum()
     img_all, kp_all = data["img"], torch.from_numpy(data["kp"])
     vis_all, in_all = torch.from_numpy(data["vis"]), torch.from_numpy(data["inimg"])
@@ -263,6 +285,10 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
         if (step + 1) % eval_every == 0 or step + 1 == steps:
             m = evaluate(net, val)
             m["step"] = step + 1
+            if val_ho is not None:
+                mh = m["hand_over_set"] = evaluate(net, val_ho)
+                log(f"hand-over validation: held-out wrists {mh['median_handover_wrist_err_side_blind_px']:.2f} px "
+                    f"(side-blind), all wrists {mh['median_wrist_err_side_blind_px']:.2f} px")
             history.append(m)
             log(f"validation at step {step + 1}: PCK@0.05 {m['pck@0.05']:.3f}, PCK@0.1 {m['pck@0.1']:.3f}, "
                 f"median error {m['median_err_px']:.2f} px, median wrist error {m['median_wrist_err_px']:.2f} px "
@@ -276,6 +302,7 @@ def train(out: Path, seed: int = 0, steps: int = 2800, batch: int = 32, lr: floa
         "init": str(init) if init else None, "init_steps": init_steps, "side_blind_arms": side_blind_arms,
         "threads": threads, "train_crops": int(len(img_all)), "val_crops": int(len(val["img"])),
         "train_config": gen.__dict__, "val_config": val_gen.__dict__,
+        "handover_config": handover_gen.__dict__ if handover_gen else None,
         "data_s": round(gen_s, 1), "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - t_start, 1),
         "val": final, "history": history, "torch": str(torch.__version__),
     }
@@ -303,11 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--side-blind-arms", action="store_true",
                     help="score each crop's arms under the better of the two side labellings")
     ap.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps (default 200)")
+    ap.add_argument("--handover-scenarios", type=int, default=0,
+                    help="also train on this many stories rich in hand-overs (HANDOVER_CONFIG; default 0: none) and "
+                    "validate on 4 more")
     a = ap.parse_args(argv)
     gen = GenConfig(scenarios=a.scenarios)
+    ho_gen = replace(HANDOVER_CONFIG, scenarios=a.handover_scenarios) if a.handover_scenarios > 0 else None
     info = train(a.out, seed=a.seed, steps=a.steps, batch=a.batch, lr=a.lr, threads=a.threads, gen=gen,
                  workers=a.workers, eval_every=a.eval_every, log=lambda m: print(m, flush=True),
-                 init=a.init, side_blind_arms=a.side_blind_arms, warmup=a.warmup)
+                 init=a.init, side_blind_arms=a.side_blind_arms, warmup=a.warmup, handover_gen=ho_gen)
     if a.metrics:
         a.metrics.write_text(json.dumps(info, indent=1))
     print(json.dumps(info["val"], indent=1))
