@@ -534,7 +534,7 @@ class Linker:
         self.steps: list[float] = []  # every update's time: the grid a track's gaps are filled on
         self.ep_open: dict[tuple[int, int], list[float]] = {}  # pair -> [t0, closest distance, its time]
         self.episodes: list[_Episode] = []  # every pair tangle, closed
-        self.beside: list[tuple[float, float, np.ndarray]] = []  # (first seen, last seen, where) of births held back
+        self.beside: list[tuple[float, np.ndarray]] = []  # (first seen, where) of the births held back last step
 
     # -- public -----------------------------------------------------------------------
     def update(self, t: float, poses: Sequence[Pose3D], appearance: Sequence[np.ndarray | None] | None = None,
@@ -612,7 +612,7 @@ class Linker:
             elif b.last_seen < t:  # (not one that has just taken over a new track)
                 b.coast(t)
         # births
-        beside: list[tuple[float, float, np.ndarray]] = []
+        beside: list[tuple[float, np.ndarray]] = []
         for i in dets:
             if i in used:
                 continue
@@ -629,9 +629,8 @@ class Linker:
                     b.confirmed and b.last_seen == t and np.linalg.norm(b.pos - xy) < cfg.dup_m for b in self.live):
                 # nobody appears mid-floor at someone's elbow: a second estimate of that someone, unless it stays
                 # there as a body of its own (two people side by side, one of whose tracks was lost)
-                since = next((t0 for t0, t1, w in self.beside
-                              if t1 < t and np.linalg.norm(w - xy) < cfg.dup_still_m), t)
-                beside.append((since, t, xy))
+                since = next((t0 for t0, w in self.beside if np.linalg.norm(w - xy) < cfg.dup_still_m), t)
+                beside.append((since, xy))
                 if t - since < cfg.dup_persist_s:
                     continue
             nb = _Body(self.next_key, t, p, cfg)

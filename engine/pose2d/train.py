@@ -35,7 +35,7 @@ VAL_CONFIG = GenConfig(scenarios=4, clips_per_camera=16)
 # stories with hand-overs, a third of their clips while both shoppers hold a hand out (v3's extra data)
 HANDOVER_SEED_OFFSET = 500
 HANDOVER_CONFIG = GenConfig(scenarios=12, handovers=(2, 3), handover_clips=0.35)
-HANDOVER_VAL_CONFIG = GenConfig(scenarios=4, clips_per_camera=16, handovers=(2, 3), handover_clips=0.35)
+HANDOVER_VAL_CONFIG = replace(HANDOVER_CONFIG, scenarios=4, clips_per_camera=16)
 WRISTS = (9, 10)
 JOINT_WEIGHT = torch.ones(NUM_JOINTS)
 JOINT_WEIGHT[list(WRISTS)] = 1.5
@@ -153,6 +153,8 @@ def metrics(pred: np.ndarray, data: dict[str, np.ndarray]) -> dict[str, float]:
     wr = np.zeros_like(m)
     wr[:, list(WRISTS)] = True
     reach = data["reach"][:, None] & wr
+    hand_over = (data["hand_over"][:, None] & wr) if "hand_over" in data else np.zeros_like(wr)
+    err_blind_img = _side_blind_err(pred, kp) * data["scale"][:, None]
     score = pred[..., 2]
     occl = ~vis & inside
     out = {
@@ -164,10 +166,10 @@ def metrics(pred: np.ndarray, data: dict[str, np.ndarray]) -> dict[str, float]:
         "median_wrist_err_px": float(np.median(err_img[m & wr])),
         "p90_wrist_err_px": float(np.percentile(err_img[m & wr], 90)),
         "median_reach_wrist_err_px": float(np.median(err_img[m & reach])) if (m & reach).any() else float("nan"),
-        "median_handover_wrist_err_side_blind_px": _handover_wrist_err(pred, data, m & wr),
+        "median_handover_wrist_err_side_blind_px": float(np.median(err_blind_img[m & hand_over]))
+        if (m & hand_over).any() else float("nan"),
         "wrist_pck@0.1": float((err[m & wr] < 0.1 * N).mean()),
-        "median_wrist_err_side_blind_px": float(np.median(_side_blind_err(pred, kp)[m & wr] * np.broadcast_to(
-            data["scale"][:, None], m.shape)[m & wr])),
+        "median_wrist_err_side_blind_px": float(np.median(err_blind_img[m & wr])),
         "median_err_crop_frac": float(np.median(err[m]) / N),
         "mean_score_visible": float(score[m].mean()),
         "mean_score_occluded": float(score[occl].mean()) if occl.any() else float("nan"),
@@ -176,17 +178,6 @@ def metrics(pred: np.ndarray, data: dict[str, np.ndarray]) -> dict[str, float]:
     # visibility as a classifier: accuracy at 0.5 over joints inside the crop
     out["visibility_acc"] = float(((score >= 0.5) == vis)[inside].mean())
     return out
-
-
-def _handover_wrist_err(pred: np.ndarray, data: dict[str, np.ndarray], m: np.ndarray) -> float:
-    """Median side-blind image-pixel error of the seen wrists of people holding a hand out in a hand-over."""
-    if "hand_over" not in data:
-        return float("nan")
-    m = m & data["hand_over"][:, None]
-    if not m.any():
-        return float("nan")
-    err = _side_blind_err(pred, data["kp"]) * data["scale"][:, None]
-    return float(np.median(err[m]))
 
 
 def _side_blind_err(pred: np.ndarray, kp: np.ndarray) -> np.ndarray:
