@@ -27,7 +27,10 @@ the `Track`s.
 - **Accounts.** A track born in an entry zone from `scan_pre_s` before to
   `scan_window_s` after a scan of that gate is linked to the scan whose time
   is nearest its birth among those with places left (`party_size` tracks
-  per scan); the scan's `role` gives the track's role. A close call between
+  per scan), a scan after the birth counting `scan_early_weight` times as
+  far (people pass the gate after they scan). While a scan has a place
+  left, a detection in its entry zone is that newcomer: no track unseen for
+  `entry_coast_s` elsewhere may take it; the scan's `role` gives the track's role. A close call between
   two scans is flagged `account-ambiguous`; a birth in the entry with no
   scan is flagged `no-scan`.
 - **End.** A track missed for `exit_coast_s` with its last position in an
@@ -118,6 +121,8 @@ class LinkerConfig:
     scan_pre_s: float = 2.0
     scan_window_s: float = 6.0
     scan_ambiguous_s: float = 0.25  # two open scans this close (relative to the birth): flag the account
+    scan_early_weight: float = 3.0  # a birth before a scan counts this many times its time to it: people pass after
+    entry_coast_s: float = 0.5  # a track unseen this long cannot take a detection in an entry zone with a scan open
     start_grace_s: float = 1.0  # born this soon after the first update: present at the start
     tangle_m: float = 0.6
     release_m: float = 0.8
@@ -578,6 +583,7 @@ class Linker:
                 dA = np.linalg.norm(T[:, None] - A[None], axis=-1)
                 cost += cfg.app_weight * np.minimum(np.where(np.isfinite(dA), dA, 0.0), 1.0)
             ok = (dist < gate[:, None]) & ((self._maha(pos, fl) < cfg.maha_gate) | (dist < cfg.near_m))
+            ok &= self._entrant_guard(t, fl)
             # confirmed tracks first: a tentative track only gets what they leave
             pri = np.array([0.0 if b.confirmed else 5.0 for b in self.live])
             big = 1e6
@@ -595,6 +601,7 @@ class Linker:
                 d2 = np.linalg.norm(last[:, None] - fl[free_d][None], axis=-1)
                 rival = dist[:, free_d].min(0)  # nearest track of all, by its prediction
                 ok2 = (d2 < cfg.loose_gate_m) & (dist[free_t][:, free_d] <= rival[None] + 1e-9)
+                ok2 &= self._entrant_guard(t, fl)[free_t][:, free_d]
                 r2, c2 = linear_sum_assignment(np.where(ok2, d2, big))
                 for a, k in zip(r2, c2):
                     if ok2[a, k]:
@@ -643,6 +650,22 @@ class Linker:
         self._end_missing(t)
         self._tangles(t)
         return out
+
+    def _entrant_guard(self, t: float, fl: np.ndarray) -> np.ndarray:
+        """(tracks x detections) False where a detection in an entry zone with a scan open, a person due to
+        come in, would go to a track unseen for `entry_coast_s` that was last seen outside that zone: the
+        newcomer is not someone lost inside the store walking back to the entrance."""
+        cfg = self.cfg
+        ok = np.ones((len(self.live), len(fl)), bool)
+        for k, xy in enumerate(fl):
+            if not self._open_entry(xy, t):
+                continue
+            zone = self._zone(xy, self.entries)
+            for a, b in enumerate(self.live):
+                if b.confirmed and t - b.last_seen >= cfg.entry_coast_s and \
+                        self._zone(b.raw_floor[-1], self.entries) is not zone:
+                    ok[a, k] = False
+        return ok
 
     def _maha(self, pos: np.ndarray, fl: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance (tracks x detections) of the innovations."""
@@ -749,7 +772,9 @@ class Linker:
         return b
 
     def _scan_candidates(self, tb: float, gate: Gate) -> list[tuple[float, float, int, dict]]:
-        """Scans of this entry gate around birth time tb with places left: (|tb - t_scan|, t_scan, index, event)."""
+        """Scans of this entry gate around birth time tb with places left: (time gap, t_scan, index, event).
+
+        The gap is tb - t_scan for a birth after the scan, `scan_early_weight` times t_scan - tb before it."""
         cfg = self.cfg
         cands = []
         for ts, i, e in self.scans:
@@ -760,8 +785,14 @@ class Linker:
                 continue
             if self.scan_used[i] >= int(e.get("party_size", 1)):
                 continue
-            cands.append((abs(tb - ts), ts, i, e))
+            gap = tb - ts if tb >= ts else cfg.scan_early_weight * (ts - tb)
+            cands.append((gap, ts, i, e))
         return cands
+
+    def _open_entry(self, xy: np.ndarray, t: float) -> bool:
+        """Is xy in an entry zone one of whose scans around t still has a place (someone is due to appear)?"""
+        gate = self._zone(xy, self.entries)
+        return gate is not None and bool(self._scan_candidates(t, gate))
 
     def _link_scan(self, b: _Body, cands: list[tuple[float, float, int, dict]]) -> None:
         cfg = self.cfg

@@ -471,3 +471,42 @@ def test_a_passing_double_at_someones_elbow_is_no_track(store):
 
     tracks, _ = run(store, scans, [a], 24.0, rng, extra=ghost)
     assert [tr.account for tr in tracks] == ["acct-A"], [(tr.id, tr.t_start, tr.t_end, tr.flags) for tr in tracks]
+
+
+def test_the_last_of_a_party_keeps_its_scan_when_the_next_scan_is_nearer_in_time(store):
+    """A party of three scans at 1.0 and passes the gate one by one (1.1, 1.6, 2.2); a lone shopper scans at
+    3.0. The third member is born 1.2 s after the party's scan but only 0.8 s before the next one: people pass
+    after they scan, so that member is the party's, and the lone shopper gets their own scan."""
+    rng = np.random.default_rng(13)
+    scans = [{"t": 1.0, "gate": "in-1", "kind": "entry", "account": "fam", "party_size": 3, "role": "shopper"},
+             {"t": 3.0, "gate": "in-1", "kind": "entry", "account": "solo", "party_size": 1, "role": "shopper"}]
+    walkers = [
+        Walker("m1", [(1.1, 0.7, 3.0), (3.0, 3.0, 1.5), (6.0, 7.3, 2.6)], 1.68, RED),
+        Walker("m2", [(1.6, 0.7, 3.0), (3.5, 3.0, 4.5), (6.5, 7.3, 3.4)], 1.55, GREEN),
+        Walker("m3", [(2.2, 0.7, 3.0), (4.0, 2.6, 3.0), (7.0, 7.3, 3.0)], 1.62, RED[::-1]),
+        Walker("solo", [(3.1, 0.7, 3.0), (5.0, 2.5, 2.0), (8.0, 7.3, 2.8)], 1.80, BLUE),
+    ]
+    tracks, truth = run(store, scans, walkers, 8.5, rng)
+    assert len(tracks) == 4
+
+    def track_of(name):
+        return max(tracks, key=lambda tr: follows(tr, truth[name], outside=[]))
+
+    assert [track_of(n).account for n in ("m1", "m2", "m3", "solo")] == ["fam", "fam", "fam", "solo"]
+    assert "account-ambiguous" not in track_of("solo").flags
+
+
+def test_a_newcomer_at_the_gate_is_not_taken_by_a_track_lost_nearby(store):
+    """A shopper standing 1.3 m from the entry is unseen from 3 s to 7 s (behind someone). At 4.1 s, a scan
+    later, a newcomer walks in through the entry, well within the lost track's widened gate. The newcomer
+    gets a track and the scan of their own; the shopper's track is found again where it was lost."""
+    rng = np.random.default_rng(14)
+    scans = [{"t": 0.5, "gate": "in-1", "kind": "entry", "account": "acct-A", "party_size": 1, "role": "shopper"},
+             {"t": 4.0, "gate": "in-1", "kind": "entry", "account": "acct-N", "party_size": 1, "role": "shopper"}]
+    a = Walker("A", [(0.6, 0.7, 3.0), (2.0, 2.0, 3.0), (9.0, 2.0, 3.0), (12.0, 7.3, 3.0)], 1.70, RED)
+    n = Walker("N", [(4.1, 0.7, 3.0), (5.5, 1.6, 2.2), (8.0, 4.5, 1.5), (11.0, 7.3, 2.6)], 1.80, BLUE)
+    tracks, truth = run(store, scans, [a, n], 12.5, rng, drop=lambda name, t: name == "A" and 3.0 <= t < 7.0)
+    by_acct = {tr.account: tr for tr in tracks}
+    assert set(by_acct) == {"acct-A", "acct-N"}, [(tr.id, tr.account, tr.t_start, tr.flags) for tr in tracks]
+    assert follows(by_acct["acct-N"], truth["N"], outside=[]) > 0.95
+    assert follows(by_acct["acct-A"], truth["A"], outside=[]) > 0.95
