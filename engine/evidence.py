@@ -23,7 +23,7 @@ EVIDENCE_FORMAT = "walkout-evidence/1"
 
 EVENT_KINDS = ("take", "put", "misplaced_put", "restock", "hand_over", "touch", "unexplained")
 REASONS = ("tangled-state", "ambiguous-shopper", "look-alike", "weight-mismatch", "camera-gap", "sensor-fault",
-           "unexplained-event", "hand-over", "untracked-person", "ambiguous-track")
+           "unexplained-event", "hand-over", "untracked-person", "ambiguous-track", "unseen-beside")
 
 
 @dataclass

@@ -37,6 +37,10 @@ MOVED_WEIGHT = 0.25  # how much 'it left the giver's hand, was new in the receiv
 HAND_OVER_BRANCH = 0.5  # a hand-over reading this likely against the likeliest is followed as a branch of its own
 HAND_OVER_WAYS = 3  # at most this many readings of one hand-over are followed
 BEAM = 4  # branches kept: which reading of a hand-over was right shows in what the parties do after it
+BESIDE_M = 0.8  # a tracked shopper this near the taker, with no skeleton at the reach, may have been the taker
+BESIDE_PAD_S = 0.3  # ... unseen from this long before the change to this long after it
+BESIDE_LOOK_S = 4.0  # ... where last seen before or first seen after, within this long
+BESIDE_SEEN = 0.5  # (unseen: a skeleton at fewer than this share of the reach's time steps)
 
 
 @dataclass
@@ -288,6 +292,31 @@ def _hand_over_look(viewer: ProductViewer, m: Meeting) -> Callable[[str, str, li
     return look
 
 
+def unseen_beside(run: Run, taker: int, t0: float, t1: float) -> list[int]:
+    """Tracks present at a change (t0..t1) but without a skeleton through most of it, seen nearby within
+    BESIDE_M of the taker: someone crouching beside a neighbour is often merged into the neighbour's
+    detection, and their reach then shows as the neighbour's hand."""
+    if taker < 0:
+        return []
+    tm = 0.5 * (t0 + t1)
+    ki = int(np.argmin(np.abs(run.t - tm)))
+    at = run.floor[ki, taker]
+    if not np.isfinite(at).all():
+        return []
+    reach = (run.t >= t0 - BESIDE_PAD_S) & (run.t <= t1 + BESIDE_PAD_S)
+    around = (run.t >= t0 - BESIDE_LOOK_S) & (run.t <= t1 + BESIDE_LOOK_S) & ~reach
+    out = []
+    for j, tr in enumerate(run.tracks):
+        if j == taker or not tr.t0 < tm < tr.t1:
+            continue
+        if np.isfinite(run.joints[reach, j][..., 11:13, :]).all(-1).any(-1).mean() >= BESIDE_SEEN:
+            continue  # seen at the reach: association weighed their hands
+        seen = np.flatnonzero(around & np.isfinite(run.floor[:, j]).all(-1))
+        if len(seen) and np.min(np.linalg.norm(run.floor[seen, j] - at, axis=-1)) < BESIDE_M:
+            out.append(j)
+    return out
+
+
 @dataclass
 class CartResult:
     evidence: Evidence
@@ -305,6 +334,7 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
 
     events: list[Event] = []
     per_visit: dict[str, dict] = {v.id: {"raw": 1.0, "gaps": 0, "faults": 0, "untracked": 0, "events": 0,
+                                         "unseen": 0,
                                          "reasons": set(), "line_events": defaultdict(list),
                                          "line_alts": defaultdict(Counter), "line_conf": defaultdict(lambda: 1.0)}
                                   for v in slots}
@@ -336,6 +366,11 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
             reasons.append("unexplained-event")
         elif nobody >= DOUBT:
             reasons.append("untracked-person")
+        hidden = {j for part in best.parts() if part.kind in ("take", "put")
+                  for j in unseen_beside(run, part.track, ch.t0, ch.t1)}
+        hidden_visits = {visit_of.get(j) for j in hidden} - {None}
+        if hidden:
+            reasons.append("unseen-beside")
         ids_here = []
         for k, part in enumerate(best.parts()):
             eid = f"e-{n:04d}" + ("" if k == 0 else "bcdefgh"[k - 1])
@@ -356,6 +391,10 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
         involved = {v for h in r.hypotheses for v, _, _ in _effect(h)}
         near_visits = {visit_of.get(x.track) for x in r.hands if x.distance_m < 0.6} - {None}
         near_visits = {v for v in near_visits if v in per_visit}
+        charged = {part.visit for part in best.parts()} if hidden else set()
+        for v in (hidden_visits | charged) & set(per_visit):  # the one charged, and the unseen one's (lacking it?)
+            per_visit[v]["unseen"] += 1
+            per_visit[v]["reasons"].add("unseen-beside")
         for v in involved | near_visits:
             pv = per_visit[v]
             mine = _share(eff, v)
@@ -405,7 +444,8 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
         t_out = max((run.tracks[k].t1 for k in slot.tracks), default=slot.entered_at)
         orphans = sum(1 for t in orphan_t if t_in - 1 <= t <= t_out + 1)
         risk = VisitRisk(raw=pv["raw"], tangles=tangles, gaps=pv["gaps"], faults=pv["faults"],
-                         untracked=pv["untracked"], events=pv["events"], track_doubts=doubts, orphans=orphans)
+                         untracked=pv["untracked"], events=pv["events"], track_doubts=doubts, orphans=orphans,
+                         unseen_beside=pv["unseen"])
         conf = cal.confidence(risk)
         reasons = set(pv["reasons"])
         if tangles:

@@ -4,7 +4,7 @@ The raw evidence is the probability, under the cart's own hypotheses, that every
 the visit was read the way the receipt assumes. The cart's likelihoods are approximations, so
 that number is mapped to a calibrated probability by a logistic model over it and a few risk
 counts (tangles with other parties, camera gaps and sensor faults at the visit's events,
-events nobody tracked could explain), fitted on labelled recordings by
+events nobody tracked could explain, events with a shopper unseen beside the taker), fitted on labelled recordings by
 `benchmarks/bench_cart.py --fit` and kept in cart_calibration.json beside this file.
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 CALIBRATION_FILE = Path(__file__).with_name("cart_calibration.json")
-FEATURES = ("log_raw", "tangles", "gaps", "faults", "untracked", "events", "track_doubts", "orphans")
+FEATURES = ("log_raw", "tangles", "gaps", "faults", "untracked", "events", "track_doubts", "orphans",
+            "unseen_beside")
 
 
 @dataclass
@@ -31,16 +32,17 @@ class VisitRisk:
     events: int = 0  # events on the visit's receipt
     track_doubts: int = 0  # the linker's doubts about the party's tracks (ambiguous account or re-id, lost, ...)
     orphans: int = 0  # items taken, while the visit was in the store, by a hand no visit's track owns
+    unseen_beside: int = 0  # events taken or put with a shopper standing unseen beside the hand (this visit's or not)
 
     def vector(self) -> np.ndarray:
         return np.array([math.log(max(self.raw, 1e-12)), self.tangles, self.gaps, self.faults, self.untracked,
-                         self.events, self.track_doubts, self.orphans], float)
+                         self.events, self.track_doubts, self.orphans, self.unseen_beside], float)
 
 
 @dataclass
 class Calibration:
     """Logistic map from VisitRisk to the probability that the receipt is exactly right."""
-    weights: list[float] = field(default_factory=lambda: [1.0, -0.3, -0.3, -0.5, -1.0, -0.05, -0.5, -1.0])
+    weights: list[float] = field(default_factory=lambda: [1.0, -0.3, -0.3, -0.5, -1.0, -0.05, -0.5, -1.0, -1.0])
     bias: float = 4.0
     threshold: float = 0.98  # charge unreviewed at or above this calibrated confidence
     fitted_on: str = "defaults (not fitted)"

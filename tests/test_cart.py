@@ -739,3 +739,39 @@ def test_identity_oracle_regroups_the_engines_skeletons_by_the_truth(hard_case, 
         assert again.tracks[q].account == run.tracks[p].account
     run_cart(rec, out)
     assert _receipts(out) == EXPECTED
+
+
+def test_a_shopper_unseen_beside_the_taker_is_named_as_a_doubt(hard_case, tmp_path):
+    """p1 and p2 reach into the two bins of one cell at once. With p2's skeleton gone around the reaches (as
+    when a crouching shopper is merged into their neighbour's detection), p1's take is flagged
+    `unseen-beside`, and so is p2's visit, whose receipt may lack what p2 took; with both seen, nothing is."""
+    import shutil
+
+    from engine.receipts import unseen_beside
+    from engine.run import load_run
+
+    rec, run_dir = hard_case
+    ev = load_evidence(run_dir)
+    assert not any("unseen-beside" in e.reasons for e in ev.events)
+    d = tmp_path / "run"
+    shutil.copytree(run_dir, d)
+    run = load_run(d)
+    k = [str(p) for p in run.people].index("t-p2")
+    gone = (run.t >= 8.0) & (run.t <= 12.0)
+    z = dict(np.load(d / "poses.npz"))
+    z["joints"][gone, k] = np.nan
+    np.savez_compressed(d / "poses.npz", **z)
+    f = dict(np.load(d / "tracks.npz"))  # the story has them 0.9 m apart: as if p2 stood 0.5 m from p1
+    f["floor"][:, k, 0] -= 0.4
+    np.savez_compressed(d / "tracks.npz", **f)
+    run_cart(rec, d)
+    ev = load_evidence(d)
+    take = next(e for e in ev.events if e.kind == "take" and e.track == "t-p1")
+    assert "unseen-beside" in take.reasons
+    p2_visit = next(v for v in ev.visits if v.account == "acct-sim-2")
+    assert "unseen-beside" in p2_visit.reasons
+    # the rule itself: present, unseen through the reach, last seen near the taker
+    run = load_run(d)
+    t1 = [str(p) for p in run.people].index("t-p1")
+    assert unseen_beside(run, t1, take.t0, take.t1) == [k]
+    assert unseen_beside(run, t1, 40.0, 41.0) == []  # later, p2 is seen again (or gone)
