@@ -13,7 +13,7 @@ colour otherwise. `DepthDetector(store, cam)(depth_mm, t)` and
 plain dataclasses (`DepthParams`, `ColourParams`); their defaults were tuned on
 simulated corner-store recordings (see tests/test_detection.py for the scoring).
 
-**With depth** (`DepthDetector`, stateless, ~1.5-3 ms a 640x480 frame on one core).
+**With depth** (`DepthDetector`, ~1.5-3 ms a 640x480 frame on one core; fed in time order, it remembers the last frame).
 Every pixel of a grid of about 320 columns (every 2nd pixel at 640x480) has a
 precomputed ray; a depth d (mm along the camera's z axis) puts the point at
 `C + ray * d / 1000 / cos(angle to the optical axis)`. Per pixel we also precompute the
@@ -39,6 +39,12 @@ The box is the blob's pixels' box (full-resolution pixels), `height_m` the top, 
 the median floor point under the head and shoulders (the top 0.45 m, which overhead
 cameras nearly always see; all points for a bent or crouching person) pushed 8 cm away
 from the camera (we see people's near side), z = 0.
+Someone crouching at a low shelf beside a standing neighbour merges into the neighbour's blob,
+often with no head peak of their own; but they were found apart a moment before, and people do
+not merge: a blob holding two or more of the last frame's people (within `memory_s`, 0.3 m
+apart) is split between them, cell by cell to the nearest, when each part shows a person's
+surface and a top of its own, away from the border and 0.3 m from the others' (half of one body
+has neither), and one part stands upright (a body bent over shows two low tops). A split part remembers its top, not its border-skewed middle, for the next frame.
 
 **Colour only** (`ColourDetector`, stateful; ~5-10 ms a frame). A per-pixel background
 (RGB, about 320 columns) is primed with the per-pixel median of frames spread over the
@@ -93,6 +99,9 @@ class DepthParams:
     top_band_m: float = 0.45  # the foot is under the points this close to the top (head, shoulders) ...
     upright_m: float = 1.35  # ... when the blob is this tall (lower: bent or crouching, all its points)
     away_m: float = 0.08  # ... pushed this far away from the camera (we see people's near side)
+    memory_s: float = 0.5  # people found apart this long ago who now share one blob are split apart again (0: off)
+    memory_sep_m: float = 0.3  # ... when they were this far apart, and each part's highest point is as far from the others'
+    memory_upright_m: float = 1.5  # ... and one part is this tall (someone standing; a bent body's back is lower)
 
 
 @dataclass
@@ -149,7 +158,7 @@ def _in_polygon(x: np.ndarray, y: np.ndarray, poly) -> np.ndarray:
 
 
 class DepthDetector:
-    """People from a depth frame; stateless (see the module doc)."""
+    """People from a depth frame (see the module doc); remembers the last frame's people (`memory_s`)."""
 
     def __init__(self, store: Store, cam: Camera, params: DepthParams | None = None) -> None:
         self.store, self.camera = store, cam
@@ -185,6 +194,7 @@ class DepthDetector:
         r = max(1, int(round(p.split_sep_m / 2 / p.cell_m)))
         self._peak_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         self._away = p.away_m
+        self._mem: tuple[float, np.ndarray] | None = None  # (t, floor points of the people found then)
 
     def _intervals(self, d: np.ndarray, cosz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per pixel, depths (mm, exclusive) between which a point is foreground: (lo, hi) uint16."""
@@ -244,7 +254,10 @@ class DepthDetector:
             return []
         labels, n = self._segment(cell, xyz, area)
         if n <= 1:
+            self._mem = (float(t), np.zeros((0, 2)))
             return []
+        labels, n = self._split_by_memory(labels, n, cell, xyz, area, float(t))
+        found: list[tuple[float, float]] = []
         lab = labels[cell]
         order = np.argsort(lab, kind="stable")
         bounds = np.searchsorted(lab[order], np.arange(n + 1))
@@ -268,6 +281,7 @@ class DepthDetector:
             # away from the camera by half a body: we see the near side of people
             top = sel[z >= h - p.top_band_m] if h >= p.upright_m else sel
             fx, fy = float(np.median(xyz[top, 0])), float(np.median(xyz[top, 1]))
+            found.append(tuple(self._peaks[k]) if k in self._peaks else (fx, fy))  # (a split part's border drifts)
             dx, dy = fx - self.C[0], fy - self.C[1]
             r = np.hypot(dx, dy)
             if r > 1e-6:
@@ -276,7 +290,76 @@ class DepthDetector:
             s_h = float(np.clip((h - p.min_height_m) / 0.35, 0, 1))
             out.append(Detection(self.camera.id, float(t), box, float(round(s_area * s_h, 4)),
                                  np.array([fx, fy, 0.0]), float(round(h, 3))))
+        self._mem = (float(t), np.array(found).reshape(-1, 2))
         return out
+
+    def _split_by_memory(self, labels: np.ndarray, n: int, cell: np.ndarray, xyz: np.ndarray, area: np.ndarray,
+                         t: float) -> tuple[np.ndarray, int]:
+        """Split a blob that holds two or more people found in the last frame (within `memory_s`).
+
+        Someone crouching at a low shelf beside a standing neighbour is one blob with them in the
+        height map, and their head is often no peak of its own (the neighbour's shoulders are higher):
+        the head rules, which keep a body bent over from counting twice, cannot split them. But they
+        were apart a moment before, and people do not merge. Each cell of the blob goes to the nearest
+        of the remembered people; a part counts when it shows a person's surface and top, its highest
+        point (away from the border) `memory_sep_m` from every other part's (half of one body does not),
+        and one of them stands upright (a body bent over a low shelf shows two low tops, head and back)."""
+        p = self.p
+        self._peaks: dict[int, np.ndarray] = {}  # label of a part split off -> its top, remembered for the next frame
+        if self._mem is None or p.memory_s <= 0 or not 0 < t - self._mem[0] <= p.memory_s or len(self._mem[1]) < 2:
+            return labels, n
+        pts = self._mem[1]
+        gx = ((pts[:, 0] - self._g0[0]) / p.cell_m).astype(int)
+        gy = ((pts[:, 1] - self._g0[1]) / p.cell_m).astype(int)
+        grid = labels.reshape(self._gh, self._gw)
+        lab_of = []
+        for x, y in zip(gx, gy):
+            win = grid[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2].ravel()
+            win = win[win > 0]
+            lab_of.append(int(np.bincount(win).argmax()) if len(win) else 0)
+        lab_of = np.array(lab_of)
+        occ_area, top = self.floor_maps(cell, xyz, area)
+        occ_area, top = occ_area.ravel(), top.ravel()
+        nxt = n
+        for k in np.unique(lab_of[lab_of > 0]):
+            seeds = pts[lab_of == k]
+            keep = [0]
+            for i in range(1, len(seeds)):
+                if all(np.linalg.norm(seeds[i] - seeds[j]) >= p.memory_sep_m for j in keep):
+                    keep.append(i)
+            if len(keep) < 2:
+                continue
+            seeds = seeds[keep]
+            cells = np.flatnonzero(labels == k)
+            cy, cx = np.divmod(cells, self._gw)
+            cxy = self._g0 + (np.stack([cx, cy], 1) + 0.5) * p.cell_m
+            dist = np.linalg.norm(cxy[:, None] - seeds[None], axis=-1)
+            near = np.argmin(dist, axis=1)
+            # a part's own top: its highest cell away from the border with the others (a neighbour's
+            # shoulder just over the border is not this part's)
+            ds = np.sort(dist, axis=1)
+            inner = ds[:, 1] - ds[:, 0] >= 2 * p.cell_m
+            peaks = []
+            for j in range(len(seeds)):
+                mine = cells[near == j]
+                core = (near == j) & inner
+                if not core.any() or occ_area[mine].sum() < p.min_area_m2 or top[cells[core]].max() < p.min_height_m:
+                    peaks.append(None)
+                    continue
+                peaks.append(cxy[core][int(np.argmax(top[cells[core]]))])
+            good = [j for j in range(len(seeds)) if peaks[j] is not None and all(
+                np.linalg.norm(peaks[j] - peaks[i]) >= p.memory_sep_m for i in range(len(seeds))
+                if i != j and peaks[i] is not None)]
+            if len(good) < 2 or max(top[cells[(near == j) & inner]].max() for j in good) < p.memory_upright_m:
+                continue  # nobody standing: a body bent over shows two tops too (head and back)
+            d = np.linalg.norm(cxy[:, None] - seeds[good][None], axis=-1)
+            near = np.argmin(d, axis=1)
+            self._peaks[int(k)] = peaks[good[0]]
+            for j in range(1, len(good)):
+                labels[cells[near == j]] = nxt
+                self._peaks[nxt] = peaks[good[j]]
+                nxt += 1
+        return labels, nxt
 
     def floor_maps(self, cell: np.ndarray, xyz: np.ndarray, area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top-down (gh, gw) maps of visible surface (m^2) and highest point (m) per floor cell."""

@@ -313,3 +313,28 @@ def test_person_detector_api(rec, decoded):
         a(Frame(1.0, None, None))
     with pytest.raises(TypeError):
         PersonDetector(rec.store, cam.id)
+
+
+def test_someone_crouching_into_a_neighbours_blob_is_split_off_by_memory(rec):
+    """B stands 0.7 m from A, then crouches 0.35 m from A: one blob, B's head too near A's for the head
+    rules. B was found apart a moment before, so the blob is split at the remembered people, frame after
+    frame. Without that frame, or with memory off, it stays one; a blob that was always one stays one."""
+    from dataclasses import replace
+
+    cam = rec.camera("cam-01")
+    apart = scene_depth(rec, cam, [(3.0, 2.75, 1.7), (3.7, 2.75, 1.7)])
+    crouched = scene_depth(rec, cam, [(3.0, 2.75, 1.7), (3.35, 2.75, 0.95)])
+    assert len(DepthDetector(rec.store, cam)(crouched, 0.2)) == 1  # no memory yet
+    det = DepthDetector(rec.store, cam)
+    assert len(det(apart, 0.0)) == 2
+    for t in (0.2, 0.4, 0.6, 0.8):
+        feet = sorted(d.foot[0] for d in det(crouched, t))
+        assert len(feet) == 2 and abs(feet[0] - 3.0) < 0.2 and abs(feet[1] - 3.35) < 0.25, (t, feet)
+    off = DepthDetector(rec.store, cam, replace(DepthParams(), memory_s=0.0))
+    off(apart, 0.0)
+    assert len(off(crouched, 0.2)) == 1
+    late = DepthDetector(rec.store, cam)
+    late(apart, 0.0)
+    assert len(late(crouched, 1.0)) == 1  # the memory is too old
+    one = DepthDetector(rec.store, cam)
+    assert len(one(crouched, 0.0)) == 1 and len(one(crouched, 0.2)) == 1
