@@ -44,7 +44,8 @@ often with no head peak of their own; but they were found apart a moment before,
 not merge: a blob holding two or more of the last frame's people (within `memory_s`, 0.3 m
 apart) is split between them, cell by cell to the nearest, when each part shows a person's
 surface and a top of its own, away from the border and 0.3 m from the others' (half of one body
-has neither), and one part stands upright (a body bent over shows two low tops). A split part remembers its top, not its border-skewed middle, for the next frame.
+has neither), and one part stands upright (a body bent over shows two low tops). A split part
+remembers its top, not its border-skewed middle, for the next frame.
 
 **Colour only** (`ColourDetector`, stateful; ~5-10 ms a frame). A per-pixel background
 (RGB, about 320 columns) is primed with the per-pixel median of frames spread over the
@@ -252,11 +253,12 @@ class DepthDetector:
             idx, xyz, area, cell = idx[ok], xyz[ok], area[ok], cell[ok]
         if len(idx) < p.min_points:
             return []
-        labels, n = self._segment(cell, xyz, area)
+        occ_area, top = self.floor_maps(cell, xyz, area)
+        labels, n = self._segment(occ_area, top)
         if n <= 1:
             self._mem = (float(t), np.zeros((0, 2)))
             return []
-        labels, n = self._split_by_memory(labels, n, cell, xyz, area, float(t))
+        labels, n, peaks = self._split_by_memory(labels, n, occ_area.ravel(), top.ravel(), float(t))
         found: list[tuple[float, float]] = []
         lab = labels[cell]
         order = np.argsort(lab, kind="stable")
@@ -281,7 +283,7 @@ class DepthDetector:
             # away from the camera by half a body: we see the near side of people
             top = sel[z >= h - p.top_band_m] if h >= p.upright_m else sel
             fx, fy = float(np.median(xyz[top, 0])), float(np.median(xyz[top, 1]))
-            found.append(tuple(self._peaks[k]) if k in self._peaks else (fx, fy))  # (a split part's border drifts)
+            found.append(tuple(peaks[k]) if k in peaks else (fx, fy))  # (a split part's border drifts)
             dx, dy = fx - self.C[0], fy - self.C[1]
             r = np.hypot(dx, dy)
             if r > 1e-6:
@@ -293,8 +295,8 @@ class DepthDetector:
         self._mem = (float(t), np.array(found).reshape(-1, 2))
         return out
 
-    def _split_by_memory(self, labels: np.ndarray, n: int, cell: np.ndarray, xyz: np.ndarray, area: np.ndarray,
-                         t: float) -> tuple[np.ndarray, int]:
+    def _split_by_memory(self, labels: np.ndarray, n: int, occ_area: np.ndarray, top: np.ndarray, t: float
+                         ) -> tuple[np.ndarray, int, dict[int, np.ndarray]]:
         """Split a blob that holds two or more people found in the last frame (within `memory_s`).
 
         Someone crouching at a low shelf beside a standing neighbour is one blob with them in the
@@ -303,11 +305,14 @@ class DepthDetector:
         were apart a moment before, and people do not merge. Each cell of the blob goes to the nearest
         of the remembered people; a part counts when it shows a person's surface and top, its highest
         point (away from the border) `memory_sep_m` from every other part's (half of one body does not),
-        and one of them stands upright (a body bent over a low shelf shows two low tops, head and back)."""
+        and one of them stands upright (a body bent over a low shelf shows two low tops, head and back).
+
+        occ_area and top are the flat floor maps; returns the labels, their count, and per label of a split
+        part its top (remembered for the next frame instead of its middle)."""
         p = self.p
-        self._peaks: dict[int, np.ndarray] = {}  # label of a part split off -> its top, remembered for the next frame
+        split_tops: dict[int, np.ndarray] = {}
         if self._mem is None or p.memory_s <= 0 or not 0 < t - self._mem[0] <= p.memory_s or len(self._mem[1]) < 2:
-            return labels, n
+            return labels, n, split_tops
         pts = self._mem[1]
         gx = ((pts[:, 0] - self._g0[0]) / p.cell_m).astype(int)
         gy = ((pts[:, 1] - self._g0[1]) / p.cell_m).astype(int)
@@ -318,8 +323,6 @@ class DepthDetector:
             win = win[win > 0]
             lab_of.append(int(np.bincount(win).argmax()) if len(win) else 0)
         lab_of = np.array(lab_of)
-        occ_area, top = self.floor_maps(cell, xyz, area)
-        occ_area, top = occ_area.ravel(), top.ravel()
         nxt = n
         for k in np.unique(lab_of[lab_of > 0]):
             seeds = pts[lab_of == k]
@@ -339,27 +342,30 @@ class DepthDetector:
             # shoulder just over the border is not this part's)
             ds = np.sort(dist, axis=1)
             inner = ds[:, 1] - ds[:, 0] >= 2 * p.cell_m
-            peaks = []
+            peaks: list[np.ndarray | None] = []
+            heights: list[float] = []
             for j in range(len(seeds)):
                 mine = cells[near == j]
                 core = (near == j) & inner
-                if not core.any() or occ_area[mine].sum() < p.min_area_m2 or top[cells[core]].max() < p.min_height_m:
+                h = float(top[cells[core]].max()) if core.any() else 0.0
+                heights.append(h)
+                if not core.any() or occ_area[mine].sum() < p.min_area_m2 or h < p.min_height_m:
                     peaks.append(None)
                     continue
                 peaks.append(cxy[core][int(np.argmax(top[cells[core]]))])
             good = [j for j in range(len(seeds)) if peaks[j] is not None and all(
                 np.linalg.norm(peaks[j] - peaks[i]) >= p.memory_sep_m for i in range(len(seeds))
                 if i != j and peaks[i] is not None)]
-            if len(good) < 2 or max(top[cells[(near == j) & inner]].max() for j in good) < p.memory_upright_m:
+            if len(good) < 2 or max(heights[j] for j in good) < p.memory_upright_m:
                 continue  # nobody standing: a body bent over shows two tops too (head and back)
             d = np.linalg.norm(cxy[:, None] - seeds[good][None], axis=-1)
             near = np.argmin(d, axis=1)
-            self._peaks[int(k)] = peaks[good[0]]
+            split_tops[int(k)] = peaks[good[0]]
             for j in range(1, len(good)):
                 labels[cells[near == j]] = nxt
-                self._peaks[nxt] = peaks[good[j]]
+                split_tops[nxt] = peaks[good[j]]
                 nxt += 1
-        return labels, nxt
+        return labels, nxt, split_tops
 
     def floor_maps(self, cell: np.ndarray, xyz: np.ndarray, area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top-down (gh, gw) maps of visible surface (m^2) and highest point (m) per floor cell."""
@@ -392,10 +398,9 @@ class DepthDetector:
         line[fill] = np.minimum(line[left[fill]], line[right[fill]])
         return float(line[1:-1].min()) <= min(line[0], line[-1]) - self.p.split_dip_m
 
-    def _segment(self, cell: np.ndarray, xyz: np.ndarray, area: np.ndarray) -> tuple[np.ndarray, int]:
-        """Label per floor cell (flat, 0: nobody) and the label count: blobs, split at their heads."""
+    def _segment(self, occ_area: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, int]:
+        """Label per floor cell (flat, 0: nobody) and the label count: blobs of the floor maps, split at heads."""
         p = self.p
-        occ_area, top = self.floor_maps(cell, xyz, area)
         occ = (occ_area >= p.cell_min_area_m2).astype(np.uint8)
         n, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(occ, self._kernel), connectivity=8)
         labels = labels.ravel()

@@ -30,9 +30,9 @@ the `Track`s.
   per scan), a scan after the birth counting `scan_early_weight` times as
   far (people pass the gate after they scan). While a scan has a place
   left, a detection in its entry zone is that newcomer: no track unseen for
-  `entry_coast_s` elsewhere may take it; the scan's `role` gives the track's role. A close call between
-  two scans is flagged `account-ambiguous`; a birth in the entry with no
-  scan is flagged `no-scan`.
+  `entry_coast_s` elsewhere may take it. The scan's `role` gives the track's
+  role. A close call between two scans is flagged `account-ambiguous`; a
+  birth in the entry with no scan is flagged `no-scan`.
 - **End.** A track missed for `exit_coast_s` with its last position in an
   exit zone ends there (`ended_in_exit`); a track missed for `coast_s`
   (`tangled_coast_s` while tangled) ends as `lost`; the rest end at
@@ -583,7 +583,8 @@ class Linker:
                 dA = np.linalg.norm(T[:, None] - A[None], axis=-1)
                 cost += cfg.app_weight * np.minimum(np.where(np.isfinite(dA), dA, 0.0), 1.0)
             ok = (dist < gate[:, None]) & ((self._maha(pos, fl) < cfg.maha_gate) | (dist < cfg.near_m))
-            ok &= self._entrant_guard(t, fl)
+            entrant_ok = self._entrant_guard(t, fl)
+            ok &= entrant_ok
             # confirmed tracks first: a tentative track only gets what they leave
             pri = np.array([0.0 if b.confirmed else 5.0 for b in self.live])
             big = 1e6
@@ -601,7 +602,7 @@ class Linker:
                 d2 = np.linalg.norm(last[:, None] - fl[free_d][None], axis=-1)
                 rival = dist[:, free_d].min(0)  # nearest track of all, by its prediction
                 ok2 = (d2 < cfg.loose_gate_m) & (dist[free_t][:, free_d] <= rival[None] + 1e-9)
-                ok2 &= self._entrant_guard(t, fl)[free_t][:, free_d]
+                ok2 &= entrant_ok[free_t][:, free_d]
                 r2, c2 = linear_sum_assignment(np.where(ok2, d2, big))
                 for a, k in zip(r2, c2):
                     if ok2[a, k]:
@@ -657,13 +658,16 @@ class Linker:
         newcomer is not someone lost inside the store walking back to the entrance."""
         cfg = self.cfg
         ok = np.ones((len(self.live), len(fl)), bool)
+        lost = [(a, self._zone(b.raw_floor[-1], self.entries)) for a, b in enumerate(self.live)
+                if b.confirmed and t - b.last_seen >= cfg.entry_coast_s]
+        if not lost:
+            return ok
         for k, xy in enumerate(fl):
-            if not self._open_entry(xy, t):
-                continue
             zone = self._zone(xy, self.entries)
-            for a, b in enumerate(self.live):
-                if b.confirmed and t - b.last_seen >= cfg.entry_coast_s and \
-                        self._zone(b.raw_floor[-1], self.entries) is not zone:
+            if zone is None or not self._scan_candidates(t, zone):
+                continue  # not in an entry zone whose scan awaits someone
+            for a, last_zone in lost:
+                if last_zone is not zone:
                     ok[a, k] = False
         return ok
 
@@ -788,11 +792,6 @@ class Linker:
             gap = tb - ts if tb >= ts else cfg.scan_early_weight * (ts - tb)
             cands.append((gap, ts, i, e))
         return cands
-
-    def _open_entry(self, xy: np.ndarray, t: float) -> bool:
-        """Is xy in an entry zone one of whose scans around t still has a place (someone is due to appear)?"""
-        gate = self._zone(xy, self.entries)
-        return gate is not None and bool(self._scan_candidates(t, gate))
 
     def _link_scan(self, b: _Body, cands: list[tuple[float, float, int, dict]]) -> None:
         cfg = self.cfg

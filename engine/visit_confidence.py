@@ -4,8 +4,9 @@ The raw evidence is the probability, under the cart's own hypotheses, that every
 the visit was read the way the receipt assumes. The cart's likelihoods are approximations, so
 that number is mapped to a calibrated probability by a logistic model over it and a few risk
 counts (tangles with other parties, camera gaps and sensor faults at the visit's events,
-events nobody tracked could explain, events with a shopper unseen beside the taker), fitted on labelled recordings by
-`benchmarks/bench_cart.py --fit` and kept in cart_calibration.json beside this file.
+events nobody tracked could explain, events with a shopper unseen beside the taker), fitted on
+labelled recordings by `benchmarks/bench_cart.py --fit` and kept in cart_calibration.json beside
+this file.
 """
 from __future__ import annotations
 
