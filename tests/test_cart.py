@@ -18,7 +18,7 @@ from engine.cart import Cart, weight_likelihood
 from engine.evidence import load_evidence
 from engine.oracle import truth_run
 from engine.receipts import run_cart
-from engine.visit_confidence import Calibration, VisitRisk, choose_threshold, expected_calibration_error, \
+from engine.visit_confidence import FEATURES, Calibration, VisitRisk, choose_threshold, expected_calibration_error, \
     fit_calibration
 
 pytestmark = pytest.mark.slow
@@ -170,6 +170,19 @@ def test_fitted_calibration_ranks_risky_visits_lower():
     cal = fit_calibration(risks, right)
     assert cal.confidence(VisitRisk(raw=0.99)) > cal.confidence(VisitRisk(raw=0.99, track_doubts=2))
     assert isinstance(cal, Calibration)
+
+
+def test_a_risk_never_raises_the_fitted_confidence():
+    """A labelled set where camera gaps happen to fall on right visits must not teach that gaps help."""
+    rng = np.random.default_rng(1)
+    risks, right = [], []
+    for _ in range(200):
+        ok = bool(rng.random() < 0.6)
+        risks.append(VisitRisk(raw=float(rng.uniform(0.5, 1.0)), gaps=int(ok and rng.random() < 0.5)))
+        right.append(ok)
+    cal = fit_calibration(risks, right)
+    assert cal.weights[FEATURES.index("gaps")] <= 0.0
+    assert cal.confidence(VisitRisk(raw=0.9, gaps=1)) <= cal.confidence(VisitRisk(raw=0.9))
 
 
 def test_cart_never_takes_from_an_empty_bin(tiny_store_dir):
