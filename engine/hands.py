@@ -98,6 +98,7 @@ class Meeting:
     point: tuple[float, float, float] = (float("nan"),) * 3  # where the hands met
     owners: tuple[str | None, str | None] = (None, None)  # the two hands' parties, filled in by the cart
     hands: tuple[str, str] = ("right", "right")  # the hand each held out (a's, b's)
+    kind: str = "hands"  # what found it: "hands" met, a "pass" of hands, two people "facing" each other
 
 
 def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Meeting]:
@@ -159,7 +160,80 @@ def hand_meetings(run: Run, min_s: float = 0.3, max_m: float = 0.25) -> list[Mee
     # people standing closer than a held-out hand's reach: their hands meet where idle ones are; the motion tells
     out += [m for m in hand_passes(run, min_s)
             if not any({m.a, m.b} == {o.a, o.b} and abs(m.t - o.t) < PASS_WINDOW_S + min_s for o in out)]
+    # the pose network often misses an arm held out across to someone (few hand-overs in its training): two people
+    # stopped face to face at arm's length, reaching toward each other, are a meeting even if their hands never met
+    out += [m for m in facing_meetings(run)
+            if not any({m.a, m.b} == {o.a, o.b} and abs(m.t - o.t) < FACING_MIN_S + EXCHANGE_S for o in out)]
     return sorted(out, key=lambda m: m.t)
+
+
+FACING_GAP_M = (0.7, 1.2)  # hips apart: an arm's length each way (a hand-over's); nearer is hand_passes' range
+FACING_MIN_S = 1.0  # stopped face to face at least this long
+FACING_SQUARE = 0.25  # |cos| between the shoulder line and the line between them: under it, square to each other
+FACING_REACH_M = 0.15  # at some moment each has a wrist this far out toward the other (floor plane, from the hips)
+FACING_TRAVEL_M = 0.1  # ... and each one's reach toward the other changes this much around the stop
+
+
+def facing_meetings(run: Run) -> list[Meeting]:
+    """Two people stopped face to face, an arm's length apart, each at some moment reaching toward the other.
+
+    Hand-overs the wrists show poorly: in the cart recordings the engine's skeleton had the held-out arm of
+    giver or receiver (often both) folded or missing at most true hand-overs, so their hands never met. What
+    it keeps is the stance: both stop, square to each other (shoulder lines across the line between them),
+    hips `FACING_GAP_M` apart, for `FACING_MIN_S`, and each sends a wrist `FACING_REACH_M` toward the other,
+    a motion (`FACING_TRAVEL_M`), not an item carried in front all along. People queueing or walking side by
+    side are not square to each other; people talking rarely reach. The meeting is placed at the moment both
+    reach furthest; its `distance_m` is then their wrists' distance. Its prior (receipts.FACING_PRIOR) is lower.
+    """
+    T, P = run.joints.shape[:2]
+    out: list[Meeting] = []
+    if T < 3 or P < 2:
+        return out
+    J = run.joints.astype(float)
+    fl = run.floor.astype(float)
+    step = float(np.median(np.diff(run.t)))
+    need = max(2, int(round(FACING_MIN_S / max(step, 1e-3))))
+    speed = _floor_speed(run)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # joints of people not in the store are NaN
+        hips = np.nanmean(J[:, :, 11:13, :2], axis=2)  # (T, P, 2)
+        sh = J[:, :, L_SHOULDER, :2] - J[:, :, R_SHOULDER, :2]
+        sh = sh / np.linalg.norm(sh, axis=2, keepdims=True)
+        for a in range(P):
+            for b in range(a + 1, P):
+                gv = fl[:, b] - fl[:, a]
+                gap = np.linalg.norm(gv, axis=1)
+                ok = (gap > FACING_GAP_M[0]) & (gap < FACING_GAP_M[1]) & (speed[:, a] < STILL_MPS) \
+                    & (speed[:, b] < STILL_MPS)
+                if not ok.any():
+                    continue
+                u = gv / np.where(gap > 1e-6, gap, 1.0)[:, None]
+                square = np.fmax(np.abs(np.einsum("tk,tk->t", sh[:, a], u)), np.abs(np.einsum("tk,tk->t", sh[:, b], u)))
+                out_a = np.einsum("thk,tk->th", J[:, a, [L_WRIST, R_WRIST], :2] - hips[:, a, None], u)  # (T, 2)
+                out_b = np.einsum("thk,tk->th", J[:, b, [L_WRIST, R_WRIST], :2] - hips[:, b, None], -u)
+                ia = np.argmax(np.where(np.isfinite(out_a), out_a, -np.inf), axis=1)
+                ib = np.argmax(np.where(np.isfinite(out_b), out_b, -np.inf), axis=1)
+                rows = np.arange(T)
+                both = np.minimum(out_a[rows, ia], out_b[rows, ib])  # NaN where either arm is unseen
+                for s, e in _runs(ok):
+                    if e - s < need or not np.nanmedian(square[s:e]) < FACING_SQUARE:
+                        continue
+                    reach = np.where(np.isfinite(both[s:e]), both[s:e], -np.inf)
+                    k = s + int(np.argmax(reach))
+                    if not reach.max() >= FACING_REACH_M:
+                        continue
+                    # the reach is a motion: each reaching wrist's reach toward the other varies by FACING_TRAVEL_M
+                    # around the stop (a hand held out all along, carrying something in front, is a posture)
+                    lo, hi = max(s - need, 0), min(e + need, T)
+                    travel = [np.nanmax(o[lo:hi]) - np.nanmin(o[lo:hi]) for o in (out_a[:, ia[k]], out_b[:, ib[k]])]
+                    if not min(travel) >= FACING_TRAVEL_M:
+                        continue
+                    wa, wb = J[k, a, (L_WRIST, R_WRIST)[ia[k]]], J[k, b, (L_WRIST, R_WRIST)[ib[k]]]
+                    p = (wa + wb) / 2
+                    out.append(Meeting(a, b, float(run.t[k]), float(np.linalg.norm(wa - wb)),
+                                       (float(p[0]), float(p[1]), float(p[2])),
+                                       hands=(HANDS[ia[k]][0], HANDS[ib[k]][0]), kind="facing"))
+    return out
 
 
 EXCHANGE_S = 1.5  # hands held out to each other, from first reaching out to drawn back
@@ -216,7 +290,7 @@ def hand_passes(run: Run, min_s: float = 0.3) -> list[Meeting]:
                             continue
                         p = (wa[k] + wb[k]) / 2
                         out.append(Meeting(a, b, float(run.t[k]), float(d[k]), (float(p[0]), float(p[1]), float(p[2])),
-                                           hands=(HANDS[i][0], HANDS[j][0])))
+                                           hands=(HANDS[i][0], HANDS[j][0]), kind="pass"))
     return _one_per_moment(out)
 
 

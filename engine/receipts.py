@@ -30,6 +30,7 @@ TRACK_DOUBTS = ("account-ambiguous", "reid-ambiguous", "reid-ambiguous-exit", "r
                 "reacquired", "no-scan")
 SHELF_CLEAR_M = 0.3  # hands meeting nearer a shelf than this are two reaches, not a hand-over
 HANDS_MEET_M = 0.13  # hands this close, both held out, both people still: a hand-over
+FACING_PRIOR = 0.8  # two people face to face, reaching (hands.facing_meetings): 13 of 16 such stops in the cart recordings
 HELD_BEFORE_S = (-1.2, -0.9, -0.6)  # when the giver still holds the item at rest, before reaching out
 HELD_AFTER_S = (0.8, 1.1, 1.4)  # when the receiver holds it, hand drawn back
 VIEW_FLOOR = 0.02  # a view never rules a product out entirely
@@ -237,7 +238,7 @@ def hand_over_strength(m: Meeting, viewer: ProductViewer | None, cart: Cart) -> 
     hand-overs meet within 0.13 m (16 of 18), passers-by from 0.15 m: that is the prior. The view of the
     two hands then weighs it: how much likelier what they showed is if one of the parties' units moved
     across than if each hand kept what it held (`_passing_ratio`)."""
-    prior = 0.95 if m.distance_m < HANDS_MEET_M else 0.4
+    prior = FACING_PRIOR if m.kind == "facing" else 0.95 if m.distance_m < HANDS_MEET_M else 0.4
     lr = _passing_ratio(viewer, m, cart) if viewer is not None else None
     if lr is None:
         return prior

@@ -720,6 +720,39 @@ def test_hands_that_part_for_a_moment_within_one_hand_over_are_one_meeting():
     assert [(m.a, m.b, m.t) for m in ms] == [(0, 1, pytest.approx(1.4))]
 
 
+def test_two_people_stopped_face_to_face_reaching_are_a_meeting_though_their_hands_never_meet():
+    """Worked by hand. A and B stand still 0.9 m apart, square to each other. A's right and B's left wrist hang
+    (at the hips: 0 m out) and reach out to 0.3 m toward the other for frames 6-12 (hands 0.3 m apart: more
+    than the held-out-hands rule's 0.25 m, so the pose network's half-seen arms never meet). Each reaches
+    0.3 >= 0.15 m and each reach changes 0.3 >= 0.1 m: one "facing" meeting, at frame 6 (t 1.2 s, the
+    first frame both reach furthest), hands 0.3 m apart. Not when B's hand is carried in front the whole
+    time (0.2 m out: a posture, not a motion), nor when they stand one behind the other (shoulder lines
+    along the line between them, as in a queue)."""
+    from data.world import L_SHOULDER, R_SHOULDER
+    from engine.hands import hand_meetings
+
+    def arm(x, out, sign):
+        w = (x + sign * out, -0.18, 1.0)  # A's right hand and B's left are both on the y -0.18 side
+        return w, ((w[0] + x) / 2, w[1], 1.2)
+
+    a_hang, a_out = arm(0.0, 0.0, 1), arm(0.0, 0.3, 1)
+    b_hang, b_out, b_carry = arm(0.9, 0.0, -1), arm(0.9, 0.3, -1), arm(0.9, 0.2, -1)
+
+    def reach(k, b_rest=b_hang):
+        on = 6 <= k <= 12
+        return {(0, "right"): a_out if on else a_hang, (1, "left"): b_out if on else b_rest}
+
+    ms = hand_meetings(_two_standing(reach, gap=0.9))
+    assert [(m.a, m.b, m.kind, m.hands) for m in ms] == [(0, 1, "facing", ("right", "left"))]
+    assert ms[0].t == pytest.approx(1.2) and ms[0].distance_m == pytest.approx(0.3)
+    assert hand_meetings(_two_standing(lambda k: {(0, "right"): reach(k)[(0, "right")], (1, "left"): b_carry},
+                                       gap=0.9)) == []
+    queue = _two_standing(reach, gap=0.9)
+    for p, x in enumerate((0.0, 0.9)):
+        queue.joints[:, p, L_SHOULDER], queue.joints[:, p, R_SHOULDER] = (x + 0.18, 0.0, 1.4), (x - 0.18, 0.0, 1.4)
+    assert hand_meetings(queue) == []
+
+
 def test_identity_oracle_regroups_the_engines_skeletons_by_the_truth(hard_case, tmp_path):
     """`identity_run` (bench_cart --oracle identity): a run whose tracks broke and lost their accounts comes back as
     one track per person with the truth's account, the same skeletons, and the receipts worked out by hand."""
