@@ -182,8 +182,8 @@ def facing_meetings(run: Run) -> list[Meeting]:
     it keeps is the stance: both stop, square to each other (shoulder lines across the line between them),
     hips `FACING_GAP_M` apart, for `FACING_MIN_S`, and each sends a wrist `FACING_REACH_M` toward the other,
     a motion (`FACING_TRAVEL_M`), not an item carried in front all along. People queueing or walking side by
-    side are not square to each other; people talking rarely reach. The meeting is placed at the moment both
-    reach furthest; its `distance_m` is then their wrists' distance. Its prior (receipts.FACING_PRIOR) is lower.
+    side are not square to each other; people talking rarely reach. The meeting is placed between the moments each
+    reaches furthest; its `distance_m` is their wrists' distance then. Its prior (receipts.FACING_PRIOR) is lower.
     """
     T, P = run.joints.shape[:2]
     out: list[Meeting] = []
@@ -213,26 +213,27 @@ def facing_meetings(run: Run) -> list[Meeting]:
                 out_b = np.einsum("thk,tk->th", J[:, b, [L_WRIST, R_WRIST], :2] - hips[:, b, None], -u)
                 ia = np.argmax(np.where(np.isfinite(out_a), out_a, -np.inf), axis=1)
                 ib = np.argmax(np.where(np.isfinite(out_b), out_b, -np.inf), axis=1)
-                rows = np.arange(T)
-                both = np.minimum(out_a[rows, ia], out_b[rows, ib])  # NaN where either arm is unseen
+                best_a = np.where(np.isfinite(out_a), out_a, -np.inf).max(axis=1)
+                best_b = np.where(np.isfinite(out_b), out_b, -np.inf).max(axis=1)
                 for s, e in _runs(ok):
                     if e - s < need or not np.nanmedian(square[s:e]) < FACING_SQUARE:
                         continue
-                    reach = np.where(np.isfinite(both[s:e]), both[s:e], -np.inf)
-                    k = s + int(np.argmax(reach))
-                    if not reach.max() >= FACING_REACH_M:
+                    # each one's furthest reach in the stop, not necessarily at the same step: a held-out arm
+                    # is often seen only every other step
+                    ka, kb = s + int(np.argmax(best_a[s:e])), s + int(np.argmax(best_b[s:e]))
+                    if not min(best_a[ka], best_b[kb]) >= FACING_REACH_M:
                         continue
                     # the reach is a motion: each reaching wrist's reach toward the other varies by FACING_TRAVEL_M
                     # around the stop (a hand held out all along, carrying something in front, is a posture)
                     lo, hi = max(s - need, 0), min(e + need, T)
-                    travel = [np.nanmax(o[lo:hi]) - np.nanmin(o[lo:hi]) for o in (out_a[:, ia[k]], out_b[:, ib[k]])]
+                    travel = [np.nanmax(o[lo:hi]) - np.nanmin(o[lo:hi]) for o in (out_a[:, ia[ka]], out_b[:, ib[kb]])]
                     if not min(travel) >= FACING_TRAVEL_M:
                         continue
-                    wa, wb = J[k, a, (L_WRIST, R_WRIST)[ia[k]]], J[k, b, (L_WRIST, R_WRIST)[ib[k]]]
+                    wa, wb = J[ka, a, (L_WRIST, R_WRIST)[ia[ka]]], J[kb, b, (L_WRIST, R_WRIST)[ib[kb]]]
                     p = (wa + wb) / 2
-                    out.append(Meeting(a, b, float(run.t[k]), float(np.linalg.norm(wa - wb)),
+                    out.append(Meeting(a, b, float(run.t[(ka + kb) // 2]), float(np.linalg.norm(wa - wb)),
                                        (float(p[0]), float(p[1]), float(p[2])),
-                                       hands=(HANDS[ia[k]][0], HANDS[ib[k]][0]), kind="facing"))
+                                       hands=(HANDS[ia[ka]][0], HANDS[ib[kb]][0]), kind="facing"))
     return out
 
 
