@@ -50,7 +50,8 @@ class Change(Protocol):
 
 
 ProductViewer = Callable[[float, int, str, list[str]], "np.ndarray | None"]
-"""(time, track index, hand, candidate skus) -> probabilities over the candidates, or None if unseen."""
+"""(time, track index, hand, candidate skus) -> probabilities over the candidates, or None if unseen; all equal
+and low (product_views.EMPTY_P each) where the hand is seen holding none of them."""
 
 
 @dataclass

@@ -11,12 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from data.recording import Recording
 from data.world import L_ELBOW, L_WRIST, R_ELBOW, R_WRIST
 from engine.run import Run
 
 CAMERAS_PER_VIEW = 3
+# a hand none of whose crops is at least this similar (cosine) to any candidate's catalog picture holds none of
+# them: in the cart recordings the best crop of a held product scores 0.93-0.98, an empty hand's 0.6-0.7
+EMPTY_COS = 0.8
+EMPTY_P = 0.02  # each candidate's value for such a hand (the cart's floor for a view): it holds none of them
 OFFSETS_S = (-0.2, 0.0, 0.2)
 
 
@@ -54,7 +59,12 @@ class HandViewer:
 
     def at_point(self, t: float, wrist: np.ndarray, elbow: np.ndarray | None, candidates: list[str]
                  ) -> np.ndarray | None:
-        """Probabilities over the candidates of the product held at a 3D point (None when no camera sees it)."""
+        """Probabilities over the candidates of the product held at a 3D point (None when no camera sees it).
+
+        The classifier's softmax always names a candidate, even for an empty hand. Where no crop looks like any
+        candidate (EMPTY_COS), every candidate gets EMPTY_P instead: the hand holds none of them. That is
+        evidence at a hand-over (the giver's hand is empty after it, the receiver's before), and says nothing
+        between look-alikes (all equal)."""
         from engine.products.infer import hand_crops
 
         wrist = np.asarray(wrist, float)
@@ -83,7 +93,11 @@ class HandViewer:
         if not crops:
             return None
         self.looks += 1
-        p = self.classifier.scores(crops, candidates)
+        cos = self.classifier.similarities(crops, candidates)
+        if float(cos.max()) < EMPTY_COS:
+            return np.full(len(candidates), EMPTY_P)
+        with torch.inference_mode():
+            p = torch.softmax(self.classifier.net.scale() * torch.from_numpy(cos), dim=1).numpy()
         logp = np.log(np.clip(p, 1e-6, 1.0)).mean(axis=0)
         q = np.exp(logp - logp.max())
         return q / q.sum()

@@ -343,6 +343,28 @@ def test_a_split_change_whose_parts_fit_nothing_is_read_joined(tiny_store_dir, m
     assert {v: dict(c) for v, c in cart.carrying.items() if c} == {"v0": {"sku-bar": 1}, "v1": {"sku-water": 1}}
 
 
+def test_a_hand_seen_holding_none_of_the_candidates_is_read_as_empty(hard_case):
+    """The classifier's softmax always names a candidate, even for an empty hand; the viewer does not. At 0.5 s,
+    before anyone has entered, a point 1 m over the aisle holds nothing: every candidate gets EMPTY_P (at a
+    hand-over, the giver's hand after it and the receiver's before). p1's right hand at 12 s, three seconds after
+    taking a cola, is not empty, and cola is its likeliest product (real video and the committed classifier)."""
+    from data.recording import open_recording
+    from engine.product_views import EMPTY_P, HandViewer
+    from engine.run import load_run
+
+    rec_dir, run_dir = hard_case
+    rec = open_recording(rec_dir)
+    viewer = HandViewer(rec, load_run(run_dir))
+    skus = sorted({b.sku for b in rec.store.bins})
+    assert np.allclose(viewer.at_point(0.5, np.array([4.0, 2.5, 1.0]), None, skus), EMPTY_P)
+    z = np.load(rec_dir / "truth" / "poses.npz")
+    k = int(np.argmin(np.abs(z["t"] - 12.0)))
+    body = z["joints"][k, [str(p) for p in z["people"]].index("p1")]
+    p = viewer.at_point(float(z["t"][k]), body[10], body[8], skus)  # right wrist, right elbow
+    assert not np.allclose(p, EMPTY_P) and skus[int(np.argmax(p))] == "sku-cola"
+    viewer.close()
+
+
 def test_how_likely_a_meeting_passed_something_is_weighed_by_the_views_of_the_two_hands(tiny_store_dir):
     """Hands met 0.16 m apart (farther than a hand-over's usual 0.13 m): prior 0.4, odds 2/3. v0 carries chips
     and cola, v1 water; views over chips, cola, water. v0's hand showed chips before (0.8, 0.1, 0.1) and cola

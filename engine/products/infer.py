@@ -172,6 +172,13 @@ class ProductClassifier:
 
     def scores(self, crops: Sequence[np.ndarray] | np.ndarray, candidates: Sequence[str]) -> np.ndarray:
         """(len(crops), len(candidates)) probabilities over the candidate SKUs (rows sum to 1)."""
+        cos = self.similarities(crops, candidates)
+        with torch.inference_mode():
+            return torch.softmax(self.net.scale() * torch.from_numpy(cos), dim=1).numpy().astype(np.float32)
+
+    def similarities(self, crops: Sequence[np.ndarray] | np.ndarray, candidates: Sequence[str]) -> np.ndarray:
+        """(len(crops), len(candidates)) cosine similarity of each crop to each candidate's catalog picture: near
+        1 where the crop shows that product, far lower where it shows none of them (an empty or hidden hand)."""
         cands = list(candidates)
         unknown = [s for s in cands if s not in self.catalog.by_sku]
         if unknown:
@@ -184,4 +191,4 @@ class ProductClassifier:
             return np.zeros((0, len(cands)), np.float32)
         P = torch.stack([self._proto[s] for s in cands])
         with torch.inference_mode():
-            return torch.softmax(self.net.scale() * E @ P.T, dim=1).numpy().astype(np.float32)
+            return (E @ P.T).numpy().astype(np.float32)
