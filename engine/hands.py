@@ -211,10 +211,10 @@ def facing_meetings(run: Run) -> list[Meeting]:
                 square = np.fmax(np.abs(np.einsum("tk,tk->t", sh[:, a], u)), np.abs(np.einsum("tk,tk->t", sh[:, b], u)))
                 out_a = np.einsum("thk,tk->th", J[:, a, [L_WRIST, R_WRIST], :2] - hips[:, a, None], u)  # (T, 2)
                 out_b = np.einsum("thk,tk->th", J[:, b, [L_WRIST, R_WRIST], :2] - hips[:, b, None], -u)
-                ia = np.argmax(np.where(np.isfinite(out_a), out_a, -np.inf), axis=1)
-                ib = np.argmax(np.where(np.isfinite(out_b), out_b, -np.inf), axis=1)
-                best_a = np.where(np.isfinite(out_a), out_a, -np.inf).max(axis=1)
-                best_b = np.where(np.isfinite(out_b), out_b, -np.inf).max(axis=1)
+                seen_a = np.where(np.isfinite(out_a), out_a, -np.inf)  # an unseen wrist reaches nowhere
+                seen_b = np.where(np.isfinite(out_b), out_b, -np.inf)
+                ia, ib = seen_a.argmax(axis=1), seen_b.argmax(axis=1)  # each step's further-reaching hand
+                best_a, best_b = seen_a.max(axis=1), seen_b.max(axis=1)
                 for s, e in _runs(ok):
                     if e - s < need or not np.nanmedian(square[s:e]) < FACING_SQUARE:
                         continue

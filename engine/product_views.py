@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from data.recording import Recording
 from data.world import L_ELBOW, L_WRIST, R_ELBOW, R_WRIST
@@ -96,8 +95,7 @@ class HandViewer:
         cos = self.classifier.similarities(crops, candidates)
         if float(cos.max()) < EMPTY_COS:
             return np.full(len(candidates), EMPTY_P)
-        with torch.inference_mode():
-            p = torch.softmax(self.classifier.net.scale() * torch.from_numpy(cos), dim=1).numpy()
+        p = self.classifier.probabilities(cos)
         logp = np.log(np.clip(p, 1e-6, 1.0)).mean(axis=0)
         q = np.exp(logp - logp.max())
         return q / q.sum()

@@ -172,7 +172,10 @@ class ProductClassifier:
 
     def scores(self, crops: Sequence[np.ndarray] | np.ndarray, candidates: Sequence[str]) -> np.ndarray:
         """(len(crops), len(candidates)) probabilities over the candidate SKUs (rows sum to 1)."""
-        cos = self.similarities(crops, candidates)
+        return self.probabilities(self.similarities(crops, candidates))
+
+    def probabilities(self, cos: np.ndarray) -> np.ndarray:
+        """Each row of `similarities` as probabilities over its candidates (the learned scale's softmax)."""
         with torch.inference_mode():
             return torch.softmax(self.net.scale() * torch.from_numpy(cos), dim=1).numpy().astype(np.float32)
 
