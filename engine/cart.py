@@ -34,6 +34,7 @@ ACTIVE_HAND = 0.8  # how likely a hand in a bin while its cell's load changes to
 SWAP_PRIOR = 0.25  # a take and a put by two hands at once on one cell, netted into one change, against one reach
 SPLIT_JOIN_S = 0.6  # two changes split from one unstable stretch this close may be one take and one put netted
 TAKE_VIEW_S = (1.2, 1.6, 2.0)  # after a take's load settles, when the hand holding the unit is drawn back in view
+PUT_VIEW_S = (-1.8, -1.5, -1.2, -0.9)  # before a put's load changes, the unit in the hand on its way to the shelf
 VIEWED_HANDS = 3  # the classifier looks at most at this many hands per change, likeliest first
 OTHER_HAND = 0.35  # a unit a party mate took is in this hand only if passed over inside the party (unwatched)
 LEVEL_RANGE_G = 1500.0  # an intermediate level's spread when it is no level of its own (two reaches overlapping)
@@ -327,7 +328,7 @@ class Cart:
             return False
         # after a take the unit is seen once the hand is drawn back from the shelf (as it leaves the bin the hand
         # and the shelf hide it); before a put it is in the hand already
-        moments = [ch.t1 + dt for dt in TAKE_VIEW_S] if ch.delta_g < 0 else [ch.t0 - 0.9]
+        moments = [ch.t1 + dt for dt in TAKE_VIEW_S] if ch.delta_g < 0 else [ch.t0 + dt for dt in PUT_VIEW_S]
         hands: list[tuple[int, str]] = []
         for h in sorted(strong, key=lambda h: -h.score):
             if h.track >= 0 and h.hand is not None and (h.track, h.hand) not in hands:

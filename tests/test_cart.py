@@ -579,6 +579,38 @@ def test_a_take_is_viewed_once_the_hand_is_drawn_back(tiny_store_dir):
     assert p["sku-cola"] / p["sku-lime"] == pytest.approx(2.093, abs=0.002)
 
 
+def test_a_put_is_viewed_on_the_hands_way_to_the_shelf(tiny_store_dir):
+    """v0 took a cola and a lime (equal weight) with its right hand and puts a 352 g unit back into lc-A1 at
+    t0 = 30 s, where both bins are. At t0 - 1.8, 1.5, 1.2 s the hand shows lime (0.8 against cola 0.2); at
+    t0 - 0.9 s it is at the shelf and the crop shows neither (the floor 0.02 for both: no say). Mean logs: lime
+    (3 ln 0.8 + ln 0.02) / 4, cola (3 ln 0.2 + ln 0.02) / 4; cola against lime at the square root:
+    exp(3/8 ln 0.25) = 0.595. One look at t0 - 0.9 alone, the only one before, left the two even."""
+    from engine.cart import Hypothesis
+    from engine.hands import HandNear
+    from engine.product_views import EMPTY_P
+
+    cart = _bare_cart(tiny_store_dir, 1)
+    cart.apply(Hypothesis("take", 0, "A-1-01", "sku-cola", 1, 1.0, "right", visit="v0"))
+    cart.apply(Hypothesis("take", 0, "A-1-02", "sku-lime", 1, 1.0, "right", visit="v0"))
+    near = [HandNear(0, "A-1-01", "right", 0.0, 30.3), HandNear(0, "A-1-02", "right", 0.0, 30.3)]
+    asked = []
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A1", 30.0, 30.6, 352.0, 1.0, []
+
+    def view(t, track, hand, skus):
+        dt = round(t - Ch.t0, 3)
+        asked.append(dt)
+        if dt == -0.9:
+            return np.full(len(skus), EMPTY_P)
+        return np.array([0.8 if s == "sku-lime" else 0.2 for s in skus])
+
+    hyps, viewed = cart.hypotheses(Ch(), near, view)
+    assert viewed and asked == [-1.8, -1.5, -1.2, -0.9]
+    p = {h.sku: h.posterior for h in hyps if h.kind in ("put", "misplaced_put") and h.qty == 1 and h.also is None}
+    assert p["sku-cola"] / p["sku-lime"] == pytest.approx(0.25 ** 0.375, abs=1e-3)
+
+
 def test_an_associate_tracks_hand_goes_on_the_receipt_its_look_names(tiny_store_dir):
     """Track 1 is an associate's, but its look says shopper v0's body (owners: v0 0.7, the associate 0.3). Its
     hand alone in the cola bin while lc-A1 loses 352 g: 'v0 took a cola' against 'the associate did' is
