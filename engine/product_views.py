@@ -33,6 +33,7 @@ class HandViewer:
         self.cams = [c for c in rec.cameras if c.video]
         self._streams: dict[str, object] = {}
         self.looks = 0
+        self._seen: dict[tuple, np.ndarray | None] = {}  # a hand asked about twice (two readings) is cropped once
 
     def _stream(self, cam_id: str):
         from engine.frames import CameraStream
@@ -50,23 +51,46 @@ class HandViewer:
         return pts[0] if pts else None
 
     def __call__(self, t: float, track: int, hand: str, candidates: list[str]) -> np.ndarray | None:
-        w_j, e_j = (L_WRIST, L_ELBOW) if hand == "left" else (R_WRIST, R_ELBOW)
-        wrist, elbow = self._joint(t, track, w_j), self._joint(t, track, e_j)
-        if wrist is None:
-            return None
-        return self.at_point(t, wrist, elbow, candidates)
+        cos = self._similarities(t, track, hand, candidates)
+        return None if cos is None else self._probabilities(cos)
+
+    def held(self, t: float, track: int, hand: str, candidates: list[str]) -> np.ndarray | None:
+        """Each candidate's best cosine over the hand's crops (None when unseen): whether this hand holds that
+        product at all, where __call__ says which of the candidates it holds."""
+        cos = self._similarities(t, track, hand, candidates)
+        return None if cos is None else cos.max(axis=0)
+
+    def _similarities(self, t: float, track: int, hand: str, candidates: list[str]) -> np.ndarray | None:
+        key = (round(t, 4), track, hand, tuple(candidates))
+        if key not in self._seen:
+            w_j, e_j = (L_WRIST, L_ELBOW) if hand == "left" else (R_WRIST, R_ELBOW)
+            wrist, elbow = self._joint(t, track, w_j), self._joint(t, track, e_j)
+            self._seen[key] = None if wrist is None else self._crop_similarities(t, wrist, elbow, candidates)
+        return self._seen[key]
 
     def at_point(self, t: float, wrist: np.ndarray, elbow: np.ndarray | None, candidates: list[str]
                  ) -> np.ndarray | None:
-        """Probabilities over the candidates of the product held at a 3D point (None when no camera sees it).
+        """Probabilities over the candidates of the product held at a 3D point (None when no camera sees it)."""
+        cos = self._crop_similarities(t, np.asarray(wrist, float), elbow, candidates)
+        return None if cos is None else self._probabilities(cos)
 
-        The classifier's softmax always names a candidate, even for an empty hand. Where no crop looks like any
+    def _probabilities(self, cos: np.ndarray) -> np.ndarray:
+        """The classifier's softmax always names a candidate, even for an empty hand. Where no crop looks like any
         candidate (EMPTY_COS), every candidate gets EMPTY_P instead: the hand holds none of them. That is
         evidence at a hand-over (the giver's hand is empty after it, the receiver's before), and says nothing
         between look-alikes (all equal)."""
+        if float(cos.max()) < EMPTY_COS:
+            return np.full(cos.shape[1], EMPTY_P)
+        p = self.classifier.probabilities(cos)
+        logp = np.log(np.clip(p, 1e-6, 1.0)).mean(axis=0)
+        q = np.exp(logp - logp.max())
+        return q / q.sum()
+
+    def _crop_similarities(self, t: float, wrist: np.ndarray, elbow: np.ndarray | None, candidates: list[str]
+                           ) -> np.ndarray | None:
+        """(crops, candidates) cosines of the hand's crops at a 3D point to the candidates' catalog pictures."""
         from engine.products.infer import hand_crops
 
-        wrist = np.asarray(wrist, float)
         ranked = []
         for c in self.cams:
             z = float(c.to_camera(wrist[None])[0, 2])
@@ -92,13 +116,7 @@ class HandViewer:
         if not crops:
             return None
         self.looks += 1
-        cos = self.classifier.similarities(crops, candidates)
-        if float(cos.max()) < EMPTY_COS:
-            return np.full(len(candidates), EMPTY_P)
-        p = self.classifier.probabilities(cos)
-        logp = np.log(np.clip(p, 1e-6, 1.0)).mean(axis=0)
-        q = np.exp(logp - logp.max())
-        return q / q.sum()
+        return self.classifier.similarities(crops, candidates)
 
     def close(self) -> None:
         for s in self._streams.values():

@@ -190,6 +190,8 @@ def _memo(viewer: ProductViewer) -> ProductViewer:
         if key not in cache:
             cache[key] = viewer(t, track, hand, skus)
         return cache[key]
+    if hasattr(viewer, "held"):  # the cart weighs who took by it (Cart._held)
+        view.held = viewer.held  # type: ignore[attr-defined]
     return view
 
 

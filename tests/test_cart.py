@@ -6,6 +6,7 @@ test_process.py.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -609,6 +610,39 @@ def test_a_put_is_viewed_on_the_hands_way_to_the_shelf(tiny_store_dir):
     assert viewed and asked == [-1.8, -1.5, -1.2, -0.9]
     p = {h.sku: h.posterior for h in hyps if h.kind in ("put", "misplaced_put") and h.qty == 1 and h.also is None}
     assert p["sku-cola"] / p["sku-lime"] == pytest.approx(0.25 ** 0.375, abs=1e-3)
+
+
+def test_who_took_is_weighed_by_whose_hand_holds_the_product_after(tiny_store_dir):
+    """v0's and v1's right hands are both in the cola bin (A-1-01) as lc-A1 loses one cola: by the hands alike. After
+    it, v0's right hand's crops reach cosine 0.97 to the cola picture (its left 0.5), v1's hands 0.6. HELD_LOG_LR
+    at 0.97: 1.2 + 0.9 x (0.97 - 0.945) / 0.035 = 1.843; at 0.6 (under 0.8): -1.1. v0 against v1:
+    exp(1.843 + 1.1) = 18.97. A viewer without `held` leaves them even."""
+    from engine.hands import HandNear
+
+    near = [HandNear(0, "A-1-01", "right", 0.0, 10.3), HandNear(1, "A-1-01", "right", 0.0, 10.3)]
+    asked = set()
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A1", 10.0, 10.6, -352.0, 1.0, []
+
+    class Viewer:
+        def __call__(self, t, track, hand, skus):
+            return None
+
+        def held(self, t, track, hand, skus):
+            asked.add((round(t - Ch.t1, 3), track, hand))
+            cos = 0.97 if (track, hand) == (0, "right") else 0.5 if track == 0 else 0.6
+            return np.full(len(skus), cos)
+
+    def takes(view):
+        hyps, viewed = _bare_cart(tiny_store_dir, 2).hypotheses(Ch(), near, view)
+        return {h.track: h.posterior for h in hyps if h.kind == "take" and h.qty == 1 and h.also is None}, viewed
+
+    p, viewed = takes(Viewer())
+    assert viewed and asked == {(dt, k, hand) for dt in (1.2, 1.6, 2.0) for k in (0, 1) for hand in ("left", "right")}
+    assert p[0] / p[1] == pytest.approx(math.exp(1.2 + 0.9 * 0.025 / 0.035 + 1.1), rel=1e-3)
+    p, viewed = takes(lambda t, track, hand, skus: None)
+    assert not viewed and p[0] / p[1] == pytest.approx(1.0)
 
 
 def test_an_associate_tracks_hand_goes_on_the_receipt_its_look_names(tiny_store_dir):
