@@ -90,14 +90,32 @@ def _share(effect: Effect, visit: str) -> tuple[tuple[str, int], ...]:
     return tuple((s, n) for v, s, n in effect if v == visit)
 
 
-def _group(hyps: list[Hypothesis], key: Callable[[Hypothesis], object]) -> list[tuple[object, float, Hypothesis]]:
+def _group(hyps: list[Hypothesis], key: Callable[[Hypothesis], object],
+           part: Callable[[Hypothesis], Hypothesis] = lambda h: h) -> list[tuple[object, float, Hypothesis]]:
+    """Posterior per key over the hypotheses, each read at `part(h)` (the reach of h the key is asked of); with
+    the first such reach of each key (for its track)."""
     acc: dict[object, list] = {}
     for h in hyps:
-        k = key(h)
+        x = part(h)
+        k = key(x)
         if k not in acc:
-            acc[k] = [0.0, h]
+            acc[k] = [0.0, x]
         acc[k][0] += h.posterior
     return sorted(((k, p, h) for k, (p, h) in acc.items()), key=lambda x: -x[1])
+
+
+def _counterpart(h: Hypothesis, reach: Hypothesis, by_hand: bool) -> Hypothesis:
+    """The reach of hypothesis h that answers a question about one reach of the best reading: who reached
+    into that bin (`by_hand` False: the same bin, that hand's first), or what that hand took (the same hand,
+    at that bin first, else the same bin). A reading with no such reach answers with its first."""
+    ps = h.parts()
+    same_bin = [x for x in ps if x.bin == reach.bin]
+    if by_hand:
+        same_hand = [x for x in ps if x.track == reach.track]
+        order = [x for x in same_hand if x.bin == reach.bin] or same_hand or same_bin
+    else:
+        order = [x for x in same_bin if x.track == reach.track] or same_bin
+    return order[0] if order else h
 
 
 def read_store_activity(rec: Recording, run: Run, changes: dict[str, list], viewer: ProductViewer | None,
@@ -349,14 +367,20 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
                                                                                        best.qty))
         conf = sum(h.posterior for h in r.hypotheses if same(h))
         reasons: list[str] = []
-        shoppers = _group(r.hypotheses, lambda h: h.visit or ("nobody" if h.track == NOBODY else "associate"))
-        products = _group([h for h in r.hypotheses if h.sku], lambda h: h.sku)
-        counts = _group([h for h in r.hypotheses if h.sku], lambda h: sum(x.qty for x in h.parts()))
-        if len(shoppers) > 1 and shoppers[1][1] >= DOUBT:
+        # per reach of the best reading: who reached into its bin, and what its hand took, over all readings
+        whose = lambda h: h.visit or ("nobody" if h.track == NOBODY else "associate")  # noqa: E731
+        with_sku = [h for h in r.hypotheses if h.sku]
+        per_reach = [(_group(r.hypotheses, whose, lambda h, p=p: _counterpart(h, p, False)),
+                      _group(with_sku, lambda x: x.sku, lambda h, p=p: _counterpart(h, p, True)),
+                      _group(with_sku, lambda x: x.qty, lambda h, p=p: _counterpart(h, p, True)))
+                     for p in best.parts()]
+        if any(len(sh) > 1 and sh[1][1] >= DOUBT for sh, _, _ in per_reach):
             reasons.append("ambiguous-shopper")
-        doubtful = [str(k) for k, p, _ in products if p >= DOUBT]
-        if len(doubtful) > 1 and len({rec.catalog.by_sku[k].family for k in doubtful}) < len(doubtful):
-            reasons.append("look-alike")
+        for _, products, _ in per_reach:
+            doubtful = [str(k) for k, p, _ in products if p >= DOUBT]
+            if len(doubtful) > 1 and len({rec.catalog.by_sku[k].family for k in doubtful}) < len(doubtful):
+                reasons.append("look-alike")
+                break
         if best.kind == "unexplained":
             reasons.append("weight-mismatch")
         if any(f in ch.flags for f in FAULT_FLAGS):
@@ -375,9 +399,15 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
         if hidden:
             reasons.append("unseen-beside")
         ids_here = []
+        line_alts: dict[str, Counter] = defaultdict(Counter)  # each line's product alternatives, from its reaches
         for k, part in enumerate(best.parts()):
             eid = f"e-{n:04d}" + ("" if k == 0 else "bcdefgh"[k - 1])
             ids_here.append(eid)
+            shoppers, products, counts = per_reach[k]
+            if part.sku:
+                for k2, p, _ in products:
+                    if k2 != part.sku and p >= ALT_MIN:
+                        line_alts[part.sku][str(k2)] = max(line_alts[part.sku][str(k2)], p)
             hand = next((x for x in r.hands if x.track == part.track and x.bin == part.bin), None)
             pv_id = part.visit
             events.append(Event(
@@ -412,9 +442,7 @@ def build_evidence(rec: Recording, run: Run, changes: dict[str, list], viewer: P
                 pv["events"] += 1
                 pv["line_events"][sku] += ids_here
                 pv["line_conf"][sku] *= p_right
-                for k2, p, _ in products:
-                    if k2 != sku and p >= ALT_MIN:
-                        pv["line_alts"][sku][str(k2)] += p
+                pv["line_alts"][sku].update(line_alts[sku])
             if v in near_visits and best.kind == "unexplained":
                 pv["reasons"].update(("weight-mismatch", "unexplained-event"))
                 pv["untracked"] += 1

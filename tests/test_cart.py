@@ -645,6 +645,35 @@ def test_who_took_is_weighed_by_whose_hand_holds_the_product_after(tiny_store_di
     assert not viewed and p[0] / p[1] == pytest.approx(1.0)
 
 
+def test_each_reach_of_a_reading_gets_its_own_alternatives():
+    """Best reading (0.6): track 0 takes a cola from A-1-01 and track 1 a lime from A-1-02. Others: the two swapped
+    (0.3), track 2 alone takes a cola from A-1-01 (0.1). For the lime reach: who reached into A-1-02 is v1 0.6, v0
+    0.3, and (the single reading has no reach there: its own) v2 0.1; what track 1's hand took is lime 0.6, cola
+    0.3 + 0.1. Read at each reading's first reach, as before, the lime reach showed cola at 1.0."""
+    from engine.cart import Hypothesis
+    from engine.receipts import _counterpart, _group
+
+    def reach(track, bin_, sku, also=None, p=0.0):
+        h = Hypothesis("take", track, bin_, sku, 1, p, "right", visit=f"v{track}", also=also)
+        h.posterior = p
+        return h
+
+    best = reach(0, "A-1-01", "sku-cola", reach(1, "A-1-02", "sku-lime"), 0.6)
+    swapped = reach(1, "A-1-01", "sku-cola", reach(0, "A-1-02", "sku-lime"), 0.3)
+    hyps = [best, swapped, reach(2, "A-1-01", "sku-cola", p=0.1)]
+    lime = best.parts()[1]
+
+    def table(key, by_hand):
+        return {k: round(p, 6) for k, p, _ in _group(hyps, key, lambda h: _counterpart(h, lime, by_hand))}
+
+    assert table(lambda x: x.visit, False) == {"v1": 0.6, "v0": 0.3, "v2": 0.1}
+    assert table(lambda x: x.sku, True) == {"sku-lime": 0.6, "sku-cola": 0.4}
+    assert {k: round(p, 6) for k, p, _ in _group(hyps, lambda x: x.sku)} == {"sku-cola": 1.0}  # first reaches only
+    cola = best.parts()[0]
+    assert {k: round(p, 6) for k, p, _ in _group(hyps, lambda x: x.sku, lambda h: _counterpart(h, cola, True))} \
+        == {"sku-cola": 0.7, "sku-lime": 0.3}
+
+
 def test_an_associate_tracks_hand_goes_on_the_receipt_its_look_names(tiny_store_dir):
     """Track 1 is an associate's, but its look says shopper v0's body (owners: v0 0.7, the associate 0.3). Its
     hand alone in the cola bin while lc-A1 loses 352 g: 'v0 took a cola' against 'the associate did' is
