@@ -329,10 +329,11 @@ class Cart:
         Each reading is weighed by the view of its own hand: what one shopper's hand holds says nothing of what
         another's took (two people at look-alike bins each hold their own). A hand's view is scaled to its best
         product, so a hand seen holding what its reading names keeps its score; readings by hands not looked at
-        (nobody's, or too unlikely) take the likeliest hand's view."""
+        (nobody's, or too unlikely) take the likeliest hand's view. In a reading of several reaches at once, each
+        further reach is weighed by its own hand's view where it was looked at."""
         total = sum(h.score for h in hyps)
         strong = [h for h in hyps if h.sku and h.score / total > 0.01]
-        skus = sorted({h.sku for h in strong})
+        skus = sorted({x.sku for h in strong for x in h.parts() if x.sku})
         if len(skus) < 2:
             return False
         # after a take the unit is seen once the hand is drawn back from the shelf (as it leaves the bin the hand
@@ -340,8 +341,9 @@ class Cart:
         moments = [ch.t1 + dt for dt in TAKE_VIEW_S] if ch.delta_g < 0 else [ch.t0 + dt for dt in PUT_VIEW_S]
         hands: list[tuple[int, str]] = []
         for h in sorted(strong, key=lambda h: -h.score):
-            if h.track >= 0 and h.hand is not None and (h.track, h.hand) not in hands:
-                hands.append((h.track, h.hand))
+            for x in h.parts():
+                if x.track >= 0 and x.hand is not None and (x.track, x.hand) not in hands:
+                    hands.append((x.track, x.hand))
         seen: dict[tuple[int, str], dict[str, float]] = {}
         for key in hands[:VIEWED_HANDS]:
             logs = [np.log(np.clip(np.asarray(p, float), 0.02, 1.0)) for t in moments
@@ -356,6 +358,10 @@ class Cart:
             p = seen.get((h.track, h.hand), fallback)
             if h.sku in p:
                 h.score *= p[h.sku]
+            for x in h.parts()[1:]:
+                q = seen.get((x.track, x.hand), {})
+                if x.sku in q:
+                    h.score *= q[x.sku]
         return True
 
     def _held(self, ch: Change, hyps: list[Hypothesis], view: ProductViewer) -> bool:

@@ -645,6 +645,30 @@ def test_who_took_is_weighed_by_whose_hand_holds_the_product_after(tiny_store_di
     assert not viewed and p[0] / p[1] == pytest.approx(1.0)
 
 
+def test_each_reach_of_two_at_once_is_weighed_by_its_own_hands_view(tiny_store_dir):
+    """v0's and v1's right hands are both between lc-A1's look-alike bins (cola A-1-01, lime A-1-02) as it loses
+    two units. v0's hand shows lime (0.9 against 0.1), v1's cola. Scaled to each hand's best at the square root:
+    the unit a hand is seen with 1, the other 1/3. 'v0 lime, v1 cola' against 'v0 lime, v1 lime': 1 x 1 against
+    1 x 1/3, so 3 to 1; weighing the first reach alone left them even."""
+    from engine.hands import HandNear
+
+    cart = _bare_cart(tiny_store_dir, 2)
+    cart.bins["A-1-01"]["sku-cola"], cart.bins["A-1-02"]["sku-lime"] = 5, 5
+    near = [HandNear(k, b, "right", 0.0, 10.3) for k in (0, 1) for b in ("A-1-01", "A-1-02")]
+
+    class Ch:
+        sensor, t0, t1, delta_g, sd_g, flags = "lc-A1", 10.0, 10.6, -704.0, 1.0, []
+
+    def view(t, track, hand, skus):
+        return np.array([0.9 if s == ("sku-lime" if track == 0 else "sku-cola") else 0.1 for s in skus])
+
+    hyps, viewed = cart.hypotheses(Ch(), near, view)
+    pairs = {frozenset((x.track, x.sku) for x in h.parts()): h.posterior for h in hyps if h.also is not None}
+    assert viewed
+    assert pairs[frozenset({(0, "sku-lime"), (1, "sku-cola")})] / pairs[frozenset({(0, "sku-lime"), (1, "sku-lime")})] \
+        == pytest.approx(3.0, rel=1e-3)
+
+
 def test_each_reach_of_a_reading_gets_its_own_alternatives():
     """Best reading (0.6): track 0 takes a cola from A-1-01 and track 1 a lime from A-1-02. Others: the two swapped
     (0.3), track 2 alone takes a cola from A-1-01 (0.1). For the lime reach: who reached into A-1-02 is v1 0.6, v0
