@@ -33,7 +33,9 @@ class HandViewer:
         self.cams = [c for c in rec.cameras if c.video]
         self._streams: dict[str, object] = {}
         self.looks = 0
-        self._seen: dict[tuple, np.ndarray | None] = {}  # a hand asked about twice (two readings) is cropped once
+        # a hand's crops at a moment, embedded once: the cart asks about it again (several readings, beam branches,
+        # `held` and __call__ with different candidates)
+        self._embedded: dict[tuple[float, int, str], np.ndarray | None] = {}
 
     def _stream(self, cam_id: str):
         from engine.frames import CameraStream
@@ -61,18 +63,19 @@ class HandViewer:
         return None if cos is None else cos.max(axis=0)
 
     def _similarities(self, t: float, track: int, hand: str, candidates: list[str]) -> np.ndarray | None:
-        key = (round(t, 4), track, hand, tuple(candidates))
-        if key not in self._seen:
+        key = (round(t, 4), track, hand)
+        if key not in self._embedded:
             w_j, e_j = (L_WRIST, L_ELBOW) if hand == "left" else (R_WRIST, R_ELBOW)
             wrist, elbow = self._joint(t, track, w_j), self._joint(t, track, e_j)
-            self._seen[key] = None if wrist is None else self._crop_similarities(t, wrist, elbow, candidates)
-        return self._seen[key]
+            self._embedded[key] = None if wrist is None else self._crop_embeddings(t, wrist, elbow)
+        e = self._embedded[key]
+        return None if e is None else self.classifier.cosines(e, candidates)
 
     def at_point(self, t: float, wrist: np.ndarray, elbow: np.ndarray | None, candidates: list[str]
                  ) -> np.ndarray | None:
         """Probabilities over the candidates of the product held at a 3D point (None when no camera sees it)."""
-        cos = self._crop_similarities(t, np.asarray(wrist, float), elbow, candidates)
-        return None if cos is None else self._probabilities(cos)
+        e = self._crop_embeddings(t, np.asarray(wrist, float), elbow)
+        return None if e is None else self._probabilities(self.classifier.cosines(e, candidates))
 
     def _probabilities(self, cos: np.ndarray) -> np.ndarray:
         """The classifier's softmax always names a candidate, even for an empty hand. Where no crop looks like any
@@ -86,9 +89,8 @@ class HandViewer:
         q = np.exp(logp - logp.max())
         return q / q.sum()
 
-    def _crop_similarities(self, t: float, wrist: np.ndarray, elbow: np.ndarray | None, candidates: list[str]
-                           ) -> np.ndarray | None:
-        """(crops, candidates) cosines of the hand's crops at a 3D point to the candidates' catalog pictures."""
+    def _crop_embeddings(self, t: float, wrist: np.ndarray, elbow: np.ndarray | None) -> np.ndarray | None:
+        """The classifier's embeddings of the hand's crops at a 3D point (None when no camera sees it)."""
         from engine.products.infer import hand_crops
 
         ranked = []
@@ -116,7 +118,7 @@ class HandViewer:
         if not crops:
             return None
         self.looks += 1
-        return self.classifier.similarities(crops, candidates)
+        return self.classifier.embed_crops(crops)
 
     def close(self) -> None:
         for s in self._streams.values():

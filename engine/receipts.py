@@ -141,8 +141,8 @@ def replay(cart: Cart, timeline: list[tuple[float, int, object]], viewer: Produc
     """Read the changes (kind 0) and hand-overs (kind 1, meetings of two parties) in time order. A hand-over
     whose product the view cannot tell is followed both (up to three) ways, each in a cart of its own: what the
     parties do after it (a put back of what one still holds, or cannot) shows which was right. The branches
-    kept are the likeliest; the likeliest at the end is the cart's reading."""
-    view = _memo(viewer) if viewer is not None else None  # branches look at the same hands
+    kept are the likeliest; the likeliest at the end is the cart's reading. The branches look at the same
+    hands: the viewer (product_views.HandViewer) keeps what it cropped."""
     beams = [_Branch(0.0, cart, [], [])]
     joined_next: set[int] = set()  # changes already read with the one before them
     for n, (_, kind, item) in enumerate(timeline):
@@ -154,7 +154,7 @@ def replay(cart: Cart, timeline: list[tuple[float, int, object]], viewer: Produc
         grown: list[_Branch] = []
         for br in beams:
             if kind == 0:
-                got = br.cart.read_split(item, nxt, view) if nxt is not None else [br.cart.read(item, view)]
+                got = br.cart.read_split(item, nxt, viewer) if nxt is not None else [br.cart.read(item, viewer)]
                 # how well this branch's carts explain the change: its total evidence (a joined split pays for
                 # leaving the intermediate level unexplained)
                 ev = sum(math.log(max(r.evidence, 1e-300)) for r in got)
@@ -162,8 +162,8 @@ def replay(cart: Cart, timeline: list[tuple[float, int, object]], viewer: Produc
                     ev -= math.log(LEVEL_RANGE_G)
                 grown.append(_Branch(br.logp + ev, br.cart, br.readings + got, br.transfers))
                 continue
-            strength = hand_over_strength(item, view, br.cart)
-            look = _hand_over_look(view, item) if view is not None else None
+            strength = hand_over_strength(item, viewer, br.cart)
+            look = _hand_over_look(viewer, item) if viewer is not None else None
             tracks = {item.owners[0]: item.a, item.owners[1]: item.b}
             alts = br.cart.hand_over_alternatives(item.owners[0], item.owners[1], strength, look, tracks)
             picks = alts[:1] + [x for x in alts[1:HAND_OVER_WAYS] if x[3] >= HAND_OVER_BRANCH * alts[0][3]]
@@ -198,19 +198,6 @@ def _prune(beams: list[_Branch]) -> list[_Branch]:
         if len(out) == BEAM:
             break
     return out
-
-
-def _memo(viewer: ProductViewer) -> ProductViewer:
-    cache: dict = {}
-
-    def view(t: float, track: int, hand: str, skus: list[str]):
-        key = (round(t, 4), track, hand, tuple(skus))
-        if key not in cache:
-            cache[key] = viewer(t, track, hand, skus)
-        return cache[key]
-    if hasattr(viewer, "held"):  # the cart weighs who took by it (Cart._held)
-        view.held = viewer.held  # type: ignore[attr-defined]
-    return view
 
 
 def _split_partner(timeline: list[tuple[float, int, object]], n: int):

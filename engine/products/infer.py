@@ -182,6 +182,10 @@ class ProductClassifier:
     def similarities(self, crops: Sequence[np.ndarray] | np.ndarray, candidates: Sequence[str]) -> np.ndarray:
         """(len(crops), len(candidates)) cosine similarity of each crop to each candidate's catalog picture: near
         1 where the crop shows that product, far lower where it shows none of them (an empty or hidden hand)."""
+        return self.cosines(self.embed_crops(crops), candidates)
+
+    def cosines(self, embeddings: np.ndarray, candidates: Sequence[str]) -> np.ndarray:
+        """`similarities` of crops already embedded (`embed_crops`): one crop's embedding serves any candidates."""
         cands = list(candidates)
         unknown = [s for s in cands if s not in self.catalog.by_sku]
         if unknown:
@@ -189,7 +193,7 @@ class ProductClassifier:
         if not cands:
             raise InputError("product scores: no candidate SKUs")
         self._embed_skus(cands)
-        E = torch.from_numpy(self.embed_crops(crops))
+        E = torch.from_numpy(np.asarray(embeddings, np.float32))
         if not len(E):
             return np.zeros((0, len(cands)), np.float32)
         P = torch.stack([self._proto[s] for s in cands])
