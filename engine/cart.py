@@ -36,6 +36,7 @@ SPLIT_JOIN_S = 0.6  # two changes split from one unstable stretch this close may
 TAKE_VIEW_S = (1.2, 1.6, 2.0)  # after a take's load settles, when the hand holding the unit is drawn back in view
 PUT_VIEW_S = (-1.8, -1.5, -1.2, -0.9)  # before a put's load changes, the unit in the hand on its way to the shelf
 VIEWED_HANDS = 3  # the classifier looks at most at this many hands per change, likeliest first
+VIEW_FLOOR = 0.02  # a view never rules a product out entirely (an empty hand's view sits at it: product_views.EMPTY_P)
 OTHER_HAND = 0.35  # a unit a party mate took is in this hand only if passed over inside the party (unwatched)
 LEVEL_RANGE_G = 1500.0  # an intermediate level's spread when it is no level of its own (two reaches overlapping)
 # Who took, by what their hands hold after: the best cosine of a track's hand crops (either hand, TAKE_VIEW_S) to the
@@ -346,7 +347,7 @@ class Cart:
                     hands.append((x.track, x.hand))
         seen: dict[tuple[int, str], dict[str, float]] = {}
         for key in hands[:VIEWED_HANDS]:
-            logs = [np.log(np.clip(np.asarray(p, float), 0.02, 1.0)) for t in moments
+            logs = [np.log(np.clip(np.asarray(p, float), VIEW_FLOOR, 1.0)) for t in moments
                     if (p := view(t, key[0], key[1], skus)) is not None]
             if logs:
                 q = np.exp(np.mean(logs, axis=0))

@@ -14,13 +14,14 @@ import numpy as np
 
 from data.recording import Recording
 from data.world import L_ELBOW, L_WRIST, R_ELBOW, R_WRIST
+from engine.cart import VIEW_FLOOR
 from engine.run import Run
 
 CAMERAS_PER_VIEW = 3
 # a hand none of whose crops is at least this similar (cosine) to any candidate's catalog picture holds none of
 # them: in the cart recordings the best crop of a held product scores 0.93-0.98, an empty hand's 0.6-0.7
 EMPTY_COS = 0.8
-EMPTY_P = 0.02  # each candidate's value for such a hand (the cart's floor for a view): it holds none of them
+EMPTY_P = VIEW_FLOOR  # each candidate's value for such a hand, the cart's floor for a view: it holds none of them
 OFFSETS_S = (-0.2, 0.0, 0.2)
 
 

@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 
 from data.recording import Recording, open_recording
-from engine.cart import LEVEL_RANGE_G, NOBODY, SPLIT_JOIN_S, Cart, Hypothesis, ProductViewer, Reading, Transfer
+from engine.cart import (LEVEL_RANGE_G, NOBODY, SPLIT_JOIN_S, VIEW_FLOOR, Cart, Hypothesis, ProductViewer, Reading,
+                         Transfer)
 from engine.evidence import Alternative, Event, Evidence, LineEvidence, ReceiptLine, Visit
 from engine.hands import Meeting, box_distance, hand_meetings
 from engine.looks import PartyOwners
@@ -30,10 +31,10 @@ TRACK_DOUBTS = ("account-ambiguous", "reid-ambiguous", "reid-ambiguous-exit", "r
                 "reacquired", "no-scan")
 SHELF_CLEAR_M = 0.3  # hands meeting nearer a shelf than this are two reaches, not a hand-over
 HANDS_MEET_M = 0.13  # hands this close, both held out, both people still: a hand-over
-FACING_PRIOR = 0.8  # two people face to face, reaching (hands.facing_meetings): 13 of 16 such stops in the cart recordings
+# two people face to face, reaching (hands.facing_meetings): 13 of 16 such stops in the cart recordings were hand-overs
+FACING_PRIOR = 0.8
 HELD_BEFORE_S = (-1.2, -0.9, -0.6)  # when the giver still holds the item at rest, before reaching out
 HELD_AFTER_S = (0.8, 1.1, 1.4)  # when the receiver holds it, hand drawn back
-VIEW_FLOOR = 0.02  # a view never rules a product out entirely
 MOVED_WEIGHT = 0.25  # how much 'it left the giver's hand, was new in the receiver's' counts beside 'it was there'
 HAND_OVER_BRANCH = 0.5  # a hand-over reading this likely against the likeliest is followed as a branch of its own
 HAND_OVER_WAYS = 3  # at most this many readings of one hand-over are followed
