@@ -178,10 +178,8 @@ def cmd_process(a: argparse.Namespace) -> int:
     from engine.process import ProcessOptions, process_recording
 
     bar = ProgressBar(enabled=not a.quiet)
-    summary = process_recording(Path(a.rec), Path(a.out), ProcessOptions(pose_hz=a.pose_hz, workers=a.workers,
-                                                                         overwrite=a.overwrite,
-                                                                         cameras_from=a.cameras_from),
-                                progress=bar.update)
+    opts = ProcessOptions(pose_hz=a.pose_hz, workers=a.workers, overwrite=a.overwrite, cameras_from=a.cameras_from)
+    summary = process_recording(Path(a.rec), Path(a.out), opts, progress=bar.update)
     bar.close()
     print(summary)
     return 0
@@ -354,7 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("process", help="run the engine over a recording")
     s.add_argument("rec")
     s.add_argument("--out", required=True, help="engine run directory to write")
-    s.add_argument("--pose-hz", type=float, default=5.0, help="rate of 2D pose and 3D skeletons (default 5)")
+    s.add_argument("--pose-hz", type=float, default=None,
+                   help="rate of 2D pose and 3D skeletons (default: 7.5, 5 with more than 8 cameras, or the "
+                        "--cameras-from run's; best a divisor of the cameras' fps)")
     s.add_argument("--workers", type=int, default=2, help="camera worker processes (default 2)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out")
     s.add_argument("--cameras-from", type=Path, metavar="RUN",

@@ -29,7 +29,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--people", type=int, default=8)
     ap.add_argument("--duration", type=float, default=60.0)
-    ap.add_argument("--pose-hz", type=float, default=5.0)
+    ap.add_argument("--pose-hz", type=float, default=None, help="default: walkout process's")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp())
@@ -44,8 +44,8 @@ def main() -> int:
     peak_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     run = load_run(work / "run")
-    print(f"recording {rec} ({s.duration_s:g} s), {len(run.manifest['cameras'])} cameras, pose at {a.pose_hz:g} Hz,"
-          f" {a.workers} workers")
+    print(f"recording {rec} ({s.duration_s:g} s), {len(run.manifest['cameras'])} cameras, "
+          f"pose at {run.manifest['pose_hz']:g} Hz, {a.workers} workers")
     print(f"process wall {wall:.1f} s: ratio {wall / s.duration_s:.2f} (budget 1.00, goal 0.50); stages "
           + ", ".join(f"{k} {v:.1f} s" for k, v in s.stage_s.items()))
     print("per camera pass (s): " + ", ".join(f"{k} {v:.1f}" for k, v in run.manifest["camera_s"].items()))

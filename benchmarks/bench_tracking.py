@@ -75,6 +75,8 @@ def main() -> int:
     ap.add_argument("--scenarios", default="all", help="comma-separated names from benchmarks/scenarios, or all")
     ap.add_argument("--root", type=Path, default=ROOT)
     ap.add_argument("--retrack", action="store_true", help="reuse the kept runs' camera stage")
+    ap.add_argument("--pose-hz", type=float, default=None,
+                    help="rate of 2D pose and 3D skeletons (default: walkout process's)")
     a = ap.parse_args()
     names = [f"seed-{s}" for s in parse_seeds(a.seeds)]
     scen = sorted(p.stem for p in SCENARIOS.glob("*.yaml")) if a.scenarios == "all" else \
@@ -89,8 +91,8 @@ def main() -> int:
         make_recording(name, rec)
         keep = run_dir.parent / "run.cameras"  # the camera stage
         if not a.retrack or not (keep / "run.json").is_file():
-            process_recording(rec, keep, ProcessOptions(overwrite=True, cart=False))
-        process_recording(rec, run_dir, ProcessOptions(overwrite=True, cameras_from=keep))
+            process_recording(rec, keep, ProcessOptions(pose_hz=a.pose_hz, overwrite=True, cart=False))
+        process_recording(rec, run_dir, ProcessOptions(pose_hz=a.pose_hz, overwrite=True, cameras_from=keep))
         run = load_run(run_dir)
         tr, pairs = evaluate_tracking(rec, run)
         pose = evaluate_poses(rec, run, pairs)

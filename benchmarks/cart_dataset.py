@@ -44,8 +44,8 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-def ensure(seed: int, root: Path = ROOT, workers: int = 2, store: str = "corner-store", redo: str = ""
-           ) -> tuple[Path, Path]:
+def ensure(seed: int, root: Path = ROOT, workers: int = 2, store: str = "corner-store", redo: str = "",
+           pose_hz: float | None = None) -> tuple[Path, Path]:
     """(rec, run) of one seed, simulated and processed if not there yet (or again: redo "process" / "track")."""
     d = root / f"seed-{seed}"
     rec, run = d / "rec", d / "run"
@@ -56,10 +56,10 @@ def ensure(seed: int, root: Path = ROOT, workers: int = 2, store: str = "corner-
         simulate(sc, rec, overwrite=True, workers=workers)
     cams = d / "run.cameras"  # the camera stage, kept for --retrack
     if redo == "process" or not (cams / "run.json").exists() or not (cams / "looks.npz").exists():
-        process_recording(rec, cams, ProcessOptions(pose_hz=5, workers=workers, overwrite=True, cart=False))
+        process_recording(rec, cams, ProcessOptions(pose_hz=pose_hz, workers=workers, overwrite=True, cart=False))
         redo = "track"
     if redo == "track" or not (run / "run.json").exists():
-        process_recording(rec, run, ProcessOptions(pose_hz=5, workers=workers, overwrite=True, cameras_from=cams))
+        process_recording(rec, run, ProcessOptions(pose_hz=pose_hz, workers=workers, overwrite=True, cameras_from=cams))
     return rec, run
 
 
@@ -68,6 +68,8 @@ def main() -> int:
     ap.add_argument("--seeds", default="100-115")
     ap.add_argument("--root", type=Path, default=ROOT)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--pose-hz", type=float, default=None,
+                    help="rate of 2D pose and 3D skeletons (default: walkout process's)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--reprocess", action="store_true", help="process the kept recordings again")
     g.add_argument("--retrack", action="store_true", help="rerun multi-view, tracking and the cart only")
@@ -75,7 +77,7 @@ def main() -> int:
     redo = "process" if a.reprocess else "track" if a.retrack else ""
     for s in parse_seeds(a.seeds):
         t0 = time.perf_counter()
-        rec, run = ensure(s, a.root, a.workers, redo=redo)
+        rec, run = ensure(s, a.root, a.workers, redo=redo, pose_hz=a.pose_hz)
         print(f"seed {s}: {rec} {run} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return 0
 

@@ -2,7 +2,7 @@
 
 Two passes. The camera pass runs in worker processes, one camera at a time. It decodes the
 camera's frames, finds the people, and estimates their 2D poses and clothing colours at the
-engine's rate (`pose_hz`): for each engine tick, the frame nearest the tick. The world pass runs
+engine's rate (`pose_hz`, `pose_rate`): for each engine tick, the frame nearest the tick. The world pass runs
 in the main process. It collects, for each tick, every camera's 2D poses at their own frame
 times, triangulates the skeletons, and feeds the linker, which ties tracks to the gate scans.
 The run is written to a temporary directory and renamed into place, so a failure leaves no
@@ -10,6 +10,7 @@ half-written run behind.
 """
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -28,11 +29,24 @@ from engine.types import Pose2D
 
 Progress = Callable[[str, float], None]
 POSE_BATCH_FRAMES = 8
+# Skeletons per second. At 5 Hz people walking past each other move a quarter metre between skeletons, as far as
+# they stand apart in a crowd, and tracks swapped bodies; 7.5 Hz (every second frame of a 15 fps camera) cut the
+# cart's wrong-shopper events from 31 to 18 for 1.5 times the camera stage (docs/benchmarks.md, "Skeletons at
+# 7.5 Hz"). The camera stage's time grows with cameras times rate: on this 2-core machine 6 cameras at 7.5 Hz
+# process at 0.76x real time, 16 at 7.5 Hz at 1.31x and 16 at 5 Hz at 0.75x, so larger stores get the lower rate.
+DEFAULT_POSE_HZ = 7.5
+LARGE_STORE_POSE_HZ = 5.0
+MAX_CAMERAS_AT_DEFAULT = 8
+
+
+def pose_rate(video_cameras: int) -> float:
+    """The skeleton rate `process` uses when none is asked for: the highest the time budget allows."""
+    return DEFAULT_POSE_HZ if video_cameras <= MAX_CAMERAS_AT_DEFAULT else LARGE_STORE_POSE_HZ
 
 
 @dataclass
 class ProcessOptions:
-    pose_hz: float = 5.0
+    pose_hz: float | None = None  # None: pose_rate(the cameras with video), or an earlier run's (cameras_from)
     workers: int = 2
     overwrite: bool = False
     cart: bool = True  # also read the load cells and write receipts.json and evidence.json
@@ -308,10 +322,10 @@ def unoccluded_views(people: list, poses: list, cams: dict) -> list[list[tuple[s
 def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: Progress | None):
     """Skeletons per tick, then tracks."""
     from engine.multiview import reconstruct
-    from engine.tracking import Linker
+    from engine.tracking import Linker, LinkerConfig
 
     cams = {c.id: c for c in rec.cameras}
-    linker = Linker(rec.store, rec.gate_events(), fps=pose_hz)
+    linker = Linker(rec.store, rec.gate_events(), fps=pose_hz, config=LinkerConfig().at_rate(pose_hz))
     ticks = ticks_of(rec.duration_s, pose_hz)
     prev = None
     seen: list[tuple[int, np.ndarray, np.ndarray]] = []  # (tick, floor xy, look) of every skeleton with a look
@@ -353,14 +367,28 @@ def write_looks(root: Path, seen: list[tuple[int, np.ndarray, np.ndarray]]) -> N
                         look=np.array([s[2] for s in seen], np.float32).reshape(-1, 12))
 
 
+def _earlier_rate(run_root: Path | None) -> float | None:
+    """The skeleton rate of the run whose camera stage is reused (None when it cannot say: cameras_from_run
+    then reports what is wrong with that run)."""
+    if run_root is None:
+        return None
+    try:
+        hz = float(json.loads((Path(run_root) / "run.json").read_text())["pose_hz"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return hz if 0 < hz <= 60 else None
+
+
 def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = None,
                       progress: Progress | None = None) -> RunSummary:
     opts = opts or ProcessOptions()
-    if opts.pose_hz <= 0 or opts.pose_hz > 60:
+    if opts.pose_hz is not None and not 0 < opts.pose_hz <= 60:
         raise InputError(f"--pose-hz: must be in (0, 60], got {opts.pose_hz}")
     t_start = time.perf_counter()
     rec_root, out = Path(rec_root), Path(out)
     rec = open_recording(rec_root)
+    hz = opts.pose_hz or _earlier_rate(opts.cameras_from) or pose_rate(sum(bool(c.video and not c.keypoints)
+                                                                           for c in rec.cameras))
     rec.gate_events()  # bad gate files fail before any work
     refuse_non_empty(out, opts.overwrite)
     from engine.pose2d import infer
@@ -373,19 +401,19 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     stage: dict[str, float] = {}
     t0 = time.perf_counter()
     if opts.cameras_from is not None:
-        results.update(cameras_from_run(rec, Path(opts.cameras_from), opts.pose_hz))
+        results.update(cameras_from_run(rec, Path(opts.cameras_from), hz))
     for c in rec.cameras:  # smart cameras: their own 2D poses are used instead of the pixels
         if c.keypoints and c.id not in results:
-            results[c.id] = keypoints_pass(rec_root, c.id, opts.pose_hz)
+            results[c.id] = keypoints_pass(rec_root, c.id, hz)
     video_cams = [cid for cid in cams if cid not in results]
     if video_cams and opts.workers <= 1:
         for n, cid in enumerate(video_cams):
-            results[cid] = camera_pass(rec_root, cid, opts.pose_hz)
+            results[cid] = camera_pass(rec_root, cid, hz)
             if progress:
                 progress("cameras", (n + 1) / len(video_cams))
     elif video_cams:
         with ProcessPoolExecutor(max_workers=opts.workers, mp_context=mp.get_context("spawn")) as ex:
-            futs = {ex.submit(camera_pass, rec_root, cid, opts.pose_hz): cid for cid in video_cams}
+            futs = {ex.submit(camera_pass, rec_root, cid, hz): cid for cid in video_cams}
             for n, f in enumerate(as_completed(futs)):
                 results[futs[f]] = f.result()
                 if progress:
@@ -393,7 +421,7 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     results = {cid: results[cid] for cid in cams}
     stage["cameras"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ticks, tracks, seen = world_pass(rec, results, opts.pose_hz, progress)
+    ticks, tracks, seen = world_pass(rec, results, hz, progress)
     stage["world"] = time.perf_counter() - t0
     P = len(tracks)
     joints = np.full((len(ticks), P, 17, 3), np.nan, np.float32)
@@ -414,7 +442,7 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
                        reid=[dict(r.__dict__) for r in tr.reid], flags=list(tr.flags)) for tr in tracks]
     gaps = [g for r in results.values() for g in r.gaps]
     manifest = {"recording": rec.id, "recording_path": str(rec_root.resolve()), "duration_s": rec.duration_s,
-                "pose_hz": opts.pose_hz, "cameras": cams, "camera_gaps": gaps,
+                "pose_hz": hz, "cameras": cams, "camera_gaps": gaps,
                 "stage_s": {k: round(v, 2) for k, v in stage.items()},
                 "camera_s": {cid: round(r.seconds, 2) for cid, r in results.items()}}
     visits = ""

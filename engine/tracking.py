@@ -81,7 +81,7 @@ the `Track`s.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import cv2
@@ -95,6 +95,9 @@ from engine.types import Pose3D
 # shin, thigh, torso side (hip to shoulder), each as the mean of left and right
 STATURE_BONES = (((13, 15), (14, 16)), ((11, 13), (12, 14)), ((5, 11), (6, 12)))
 STATURE_K = 1.29  # stature / (shin + thigh + torso side), adult proportions
+
+
+REFERENCE_HZ = 5.0  # the skeleton rate LinkerConfig's sample counts were set at
 
 
 @dataclass
@@ -147,6 +150,15 @@ class LinkerConfig:
     relink_max_cost: float = 0.6
     fill_gap_s: float = 2.0  # a track's gaps up to this long get floor positions (straight line), joints unknown
     fill_speed_mps: float = 1.5  # ... when walking that line needs no more than this speed
+
+    def at_rate(self, hz: float) -> "LinkerConfig":
+        """This config for skeletons at `hz`: the counts above are samples at REFERENCE_HZ, so they are scaled to
+        span the same time (hits to confirm, samples of a stretch and their unit, the look model's EMA rate)."""
+        k = float(hz) / REFERENCE_HZ
+        if abs(k - 1.0) < 1e-9:
+            return replace(self)
+        return replace(self, confirm_hits=max(1, round(self.confirm_hits * k)), seg_cap=max(1, round(self.seg_cap * k)),
+                       seg_unit=max(1, round(self.seg_unit * k)), app_alpha=min(1.0, self.app_alpha / k))
 
 
 @dataclass

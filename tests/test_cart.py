@@ -962,3 +962,27 @@ def test_a_shopper_unseen_beside_the_taker_is_named_as_a_doubt(hard_case, tmp_pa
     t1 = [str(p) for p in run.people].index("t-p1")
     assert unseen_beside(run, t1, take.t0, take.t1) == [k]
     assert unseen_beside(run, t1, 40.0, 41.0) == []  # later, p2 is seen again (or gone)
+
+
+def test_standing_still_reads_still_at_any_skeleton_rate():
+    """Worked by hand. A standing person's floor point jitters, here by sd 0.04 m per axis, independently per
+    skeleton. Over one step each side at 7.5 Hz (0.267 s) the speed's per-axis sd is 0.04 * sqrt(2) / 0.267 =
+    0.21 m/s, so it reads under the 0.3 m/s 'still' of a hand-over only 1 - exp(-0.3^2 / (2 * 0.21^2)) = 63 %
+    of the time; over SPEED_HALF_S each side (two steps, 0.533 s) the sd is 0.106 and it reads still 98 % of the
+    time (at 5 Hz, one step each side as before: 89 %). Someone walking 1 m/s reads 1 m/s at both rates."""
+    from engine.hands import STILL_MPS, _floor_speed
+    from engine.run import Run, TrackInfo
+
+    rng = np.random.default_rng(3)
+    for hz, still_share in ((7.5, 0.95), (5.0, 0.85)):
+        T = 600
+        t = np.arange(T) / hz
+        floor = np.zeros((T, 2, 2))
+        floor[:, 0] = rng.normal(0.0, 0.04, (T, 2))
+        floor[:, 1, 0] = t
+        tracks = [TrackInfo(f"t{p}", f"acct-{p}", "shopper", p, True, True, 0.0, float(t[-1])) for p in range(2)]
+        run = Run(Path("."), {}, t, np.array(["t0", "t1"]), np.zeros((T, 2, 17, 3)), np.ones((T, 2, 17)), floor,
+                  tracks)
+        sp = _floor_speed(run)[2:-2]
+        assert (sp[:, 0] < STILL_MPS).mean() >= still_share
+        assert sp[:, 1] == pytest.approx(1.0)

@@ -293,6 +293,17 @@ def test_sharp_turn_at_5_hz_keeps_its_track(store):
     assert not tracks[0].gaps and "reacquired" not in tracks[0].flags
 
 
+def test_config_counts_span_the_same_time_at_another_skeleton_rate():
+    """The linker's sample counts were set at 5 Hz; at 7.5 Hz they count half as many samples again, so a stretch
+    between tangles still weighs two seconds of looks and a birth still needs 0.4 s of hits."""
+    base = LinkerConfig()
+    assert base.at_rate(5.0) == base
+    fast = base.at_rate(7.5)
+    assert (fast.confirm_hits, fast.seg_cap, fast.seg_unit) == (4, 15, 8)  # 3, 10, 5 at 5 Hz (round half to even)
+    assert fast.app_alpha == pytest.approx(base.app_alpha / 1.5)
+    assert (fast.gate_m, fast.coast_s, fast.swap_prior) == (base.gate_m, base.coast_s, base.swap_prior)  # metres, seconds
+
+
 def test_exchanges_only_between_bodies_that_met():
     assert sorted(_exchanges(3, [(0, 1), (1, 2)])) == [(0, 1, 2), (0, 2, 1), (1, 0, 2)]
     assert sorted(_exchanges(4, [(0, 1), (2, 3)])) == [(0, 1, 2, 3), (0, 1, 3, 2), (1, 0, 2, 3), (1, 0, 3, 2)]
