@@ -5,7 +5,8 @@
 Each seed's recording and perception run come from benchmarks/cart_dataset.py (made there when
 missing). The cart runs once per seed; the visit confidence's calibration is then fitted on half
 the seeds and applied to the other half (two folds by seed parity), so every figure below is
-out-of-sample. `--fit` also fits on all seeds and writes engine/cart_calibration.json, the
+out-of-sample (`--held-out`: scored with the committed calibration instead, for recordings it was not
+fitted on). `--fit` also fits on all seeds and writes engine/cart_calibration.json, the
 calibration `process` uses. `--oracle` replaces perception by truth poses (the cart alone);
 `--oracle identity` keeps the engine's skeletons but takes who is who from the truth, so the two
 halves of perception can be told apart (`engine.oracle.identity_run`).
@@ -30,7 +31,7 @@ from engine.evaluate_cart import CartReport, evaluate_cart, format_cart_report  
 from engine.oracle import identity_run, truth_run  # noqa: E402
 from engine.product_views import hand_viewer  # noqa: E402
 from engine.receipts import run_cart  # noqa: E402
-from engine.visit_confidence import fit_calibration  # noqa: E402
+from engine.visit_confidence import fit_calibration, load_calibration  # noqa: E402
 
 
 def main() -> int:
@@ -42,6 +43,9 @@ def main() -> int:
                     help="poses: truth poses instead of perception; identity: the engine's skeletons, grouped "
                          "into people by the truth (what tracking errors cost)")
     ap.add_argument("--no-viewer", action="store_true", help="without the product classifier")
+    ap.add_argument("--held-out", action="store_true",
+                    help="score confidences with the committed calibration, not out of fold: for recordings it was "
+                         "not fitted on (what `walkout process` would have charged)")
     a = ap.parse_args()
     warnings.simplefilter("ignore", RuntimeWarning)
     per_seed: list[tuple[int, CartReport, dict]] = []
@@ -60,16 +64,17 @@ def main() -> int:
         per_seed.append((s, rep, res.risks))
         print(f"seed {s}: {len(rep.visits)} visits, {sum(v.exact for v in rep.visits)} exact, cart {sec:.1f} s",
               flush=True)
-    # out-of-fold calibration: fit on the other parity's seeds
+    # out-of-fold calibration: fit on the other parity's seeds (or, held out, the committed one for all)
     total = CartReport()
+    folds = [(load_calibration(), [(rep, risks) for _, rep, risks in per_seed])] if a.held_out else []
     for fold in (0, 1):
         train = [(rep, risks) for s, rep, risks in per_seed if s % 2 != fold]
         test = [(rep, risks) for s, rep, risks in per_seed if s % 2 == fold]
         X = [risks[v.visit] for rep, risks in train for v in rep.visits if v.visit in risks]
         y = [v.exact for rep, risks in train for v in rep.visits if v.visit in risks]
-        if not X or not test:
-            continue
-        cal = fit_calibration(X, y)
+        if X and test and not a.held_out:
+            folds.append((fit_calibration(X, y), test))
+    for cal, test in folds:
         for rep, risks in test:
             out = CartReport()
             out.merge(rep)
