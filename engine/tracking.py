@@ -150,6 +150,7 @@ class LinkerConfig:
     relink_max_cost: float = 0.6
     fill_gap_s: float = 2.0  # a track's gaps up to this long get floor positions (straight line), joints unknown
     fill_speed_mps: float = 1.5  # ... when walking that line needs no more than this speed
+    stub_s: float = 3.0  # a track born at the entry and lost within this long, beside a mate, held a duplicate's place
 
     def at_rate(self, hz: float) -> "LinkerConfig":
         """This config for skeletons at `hz`: the counts above are samples at REFERENCE_HZ, so they are scaled to
@@ -706,6 +707,7 @@ class Linker:
                 self._close_pair(g, pair, t)
             self._decide(g, t, final=True)
         self.groups = []
+        self._relink_scans()
         if self.cfg.deferred_reid:
             self._resolve_identities()
         tracks = []
@@ -723,6 +725,44 @@ class Linker:
                 height_m=_robust_height(idn.heights or idn.heights_any), gaps=sorted(set(idn.gaps))))
         tracks.sort(key=lambda tr: tr.id)
         return tracks
+
+    def _relink_scans(self) -> None:
+        """Give back the scan places of duplicates born at the entry, and link the scans again in birth order.
+
+        A party walking in close together is sometimes seen as one body too many for a moment: a second track on a
+        member, lost within `stub_s` beside a mate who kept being seen. Online, that stub took one of the party's
+        places, the member left over took the next scan (in cart seed 136 the next shopper's, who took the one
+        after, down to the associate, who got none). Once the recording is in, such stubs hold no place."""
+        cfg = self.cfg
+        born = sorted((b for b in self.ended if b.confirmed and b.times and b.ident.born_in_entry),
+                      key=lambda b: b.ident.t_birth)
+        stubs = {b.key for b in born if b.ident.party is not None and b.end_reason == "lost"
+                 and b.times[-1] - b.times[0] < cfg.stub_s and self._beside_mate(b, born)}
+        if not stubs:
+            return
+        self.scan_used = {i: 0 for _, i, _ in self.scans}
+        gates = {g.id: g for g in self.entries}
+        for b in born:
+            idn = b.ident
+            idn.flags = [f for f in idn.flags if f not in ("no-scan", "account-ambiguous")]
+            idn.account, idn.party, idn.role = None, None, "unknown"
+            if b.key in stubs:
+                idn.flags.append("duplicate-at-entry")
+                continue
+            gate = gates.get(idn.birth_gate or "")
+            self._link_scan(b, self._scan_candidates(idn.t_birth, gate) if gate is not None else [])
+
+    def _beside_mate(self, b: _Body, born: list[_Body]) -> bool:
+        """Whether a track of b's own scan, seen past b's end, was within tangle_m of b while b was seen."""
+        for o in born:
+            if o is b or o.ident.party != b.ident.party or o.times[-1] <= b.times[-1]:
+                continue
+            ts = np.array(o.times)
+            for t, xy in zip(b.times, b.floor):
+                k = int(np.argmin(np.abs(ts - t)))
+                if abs(ts[k] - t) < 1e-6 and np.linalg.norm(np.asarray(o.floor[k]) - xy) < self.cfg.tangle_m:
+                    return True
+        return False
 
     def _fill_gaps(self, b: _Body) -> None:
         """Steps a track missed (occluded, merged with a neighbour) between two sightings: the person was there,
