@@ -66,14 +66,17 @@ def main() -> int:
               flush=True)
     # out-of-fold calibration: fit on the other parity's seeds (or, held out, the committed one for all)
     total = CartReport()
-    folds = [(load_calibration(), [(rep, risks) for _, rep, risks in per_seed])] if a.held_out else []
-    for fold in (0, 1):
-        train = [(rep, risks) for s, rep, risks in per_seed if s % 2 != fold]
-        test = [(rep, risks) for s, rep, risks in per_seed if s % 2 == fold]
-        X = [risks[v.visit] for rep, risks in train for v in rep.visits if v.visit in risks]
-        y = [v.exact for rep, risks in train for v in rep.visits if v.visit in risks]
-        if X and test and not a.held_out:
-            folds.append((fit_calibration(X, y), test))
+    if a.held_out:
+        folds = [(load_calibration(), [(rep, risks) for _, rep, risks in per_seed])]
+    else:
+        folds = []
+        for fold in (0, 1):
+            train = [(rep, risks) for s, rep, risks in per_seed if s % 2 != fold]
+            test = [(rep, risks) for s, rep, risks in per_seed if s % 2 == fold]
+            X = [risks[v.visit] for rep, risks in train for v in rep.visits if v.visit in risks]
+            y = [v.exact for rep, risks in train for v in rep.visits if v.visit in risks]
+            if X and test:
+                folds.append((fit_calibration(X, y), test))
     for cal, test in folds:
         for rep, risks in test:
             out = CartReport()

@@ -10,7 +10,6 @@ half-written run behind.
 """
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -236,9 +235,10 @@ def _unit(v: np.ndarray) -> np.ndarray | None:
     return v / n if n > 1e-9 else None
 
 
-def cameras_from_run(rec, run_root: Path, pose_hz: float) -> dict[str, CameraResult]:
+def cameras_from_run(rec, run_root: Path, pose_hz: float | None) -> tuple[dict[str, CameraResult], float]:
     """The camera stage of an earlier run of the same recording (detections, 2D poses, looks), so tracking and
-    the cart can be rerun after a change without decoding and inferring every frame again."""
+    the cart can be rerun after a change without decoding and inferring every frame again; with its rate, which
+    pose_hz (None: whatever that run's) must match."""
     from engine.run import RunError, load_run
 
     run = load_run(run_root)
@@ -246,7 +246,16 @@ def cameras_from_run(rec, run_root: Path, pose_hz: float) -> dict[str, CameraRes
     if m.get("recording") != rec.id:
         raise InputError(f"--cameras-from {run_root}: that run is of recording {m.get('recording')!r}, "
                          f"not {rec.id!r}")
-    if abs(float(m.get("pose_hz", -1)) - pose_hz) > 1e-9:
+    try:
+        run_hz = float(m["pose_hz"])
+    except (KeyError, TypeError, ValueError):
+        run_hz = float("nan")
+    if not 0 < run_hz <= 60:
+        raise InputError(f"--cameras-from {run_root}/run.json: pose_hz must be a rate in (0, 60], "
+                         f"got {m.get('pose_hz')!r}")
+    if pose_hz is None:
+        pose_hz = run_hz
+    if abs(run_hz - pose_hz) > 1e-9:
         raise InputError(f"--cameras-from {run_root}: that run has poses at {m.get('pose_hz')} Hz, not {pose_hz:g}; "
                          f"pass --pose-hz {m.get('pose_hz')}")
     out = {}
@@ -260,7 +269,7 @@ def cameras_from_run(rec, run_root: Path, pose_hz: float) -> dict[str, CameraRes
                              f"before they were kept); process the recording without --cameras-from")
         gaps = [g for g in m.get("camera_gaps", []) if g.get("camera") == c.id]
         out[c.id] = CameraResult(cf, gaps, 0.0)
-    return out
+    return out, pose_hz
 
 
 OCCLUDED_FRAC = 0.1  # share of a person's box another, nearer person may cover before that view's look is not used
@@ -367,18 +376,6 @@ def write_looks(root: Path, seen: list[tuple[int, np.ndarray, np.ndarray]]) -> N
                         look=np.array([s[2] for s in seen], np.float32).reshape(-1, 12))
 
 
-def _earlier_rate(run_root: Path | None) -> float | None:
-    """The skeleton rate of the run whose camera stage is reused (None when it cannot say: cameras_from_run
-    then reports what is wrong with that run)."""
-    if run_root is None:
-        return None
-    try:
-        hz = float(json.loads((Path(run_root) / "run.json").read_text())["pose_hz"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return hz if 0 < hz <= 60 else None
-
-
 def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = None,
                       progress: Progress | None = None) -> RunSummary:
     opts = opts or ProcessOptions()
@@ -387,8 +384,6 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     t_start = time.perf_counter()
     rec_root, out = Path(rec_root), Path(out)
     rec = open_recording(rec_root)
-    hz = opts.pose_hz or _earlier_rate(opts.cameras_from) or pose_rate(sum(bool(c.video and not c.keypoints)
-                                                                           for c in rec.cameras))
     rec.gate_events()  # bad gate files fail before any work
     refuse_non_empty(out, opts.overwrite)
     from engine.pose2d import infer
@@ -400,8 +395,12 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     results: dict[str, CameraResult] = {}
     stage: dict[str, float] = {}
     t0 = time.perf_counter()
-    if opts.cameras_from is not None:
-        results.update(cameras_from_run(rec, Path(opts.cameras_from), hz))
+    hz = opts.pose_hz
+    if opts.cameras_from is not None:  # without a rate asked for, the earlier run's
+        reused, hz = cameras_from_run(rec, Path(opts.cameras_from), hz)
+        results.update(reused)
+    if hz is None:
+        hz = pose_rate(sum(bool(c.video and not c.keypoints) for c in rec.cameras))
     for c in rec.cameras:  # smart cameras: their own 2D poses are used instead of the pixels
         if c.keypoints and c.id not in results:
             results[c.id] = keypoints_pass(rec_root, c.id, hz)

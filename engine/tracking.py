@@ -156,8 +156,6 @@ class LinkerConfig:
         """This config for skeletons at `hz`: the counts above are samples at REFERENCE_HZ, so they are scaled to
         span the same time (hits to confirm, samples of a stretch and their unit, the look model's EMA rate)."""
         k = float(hz) / REFERENCE_HZ
-        if abs(k - 1.0) < 1e-9:
-            return replace(self)
         return replace(self, confirm_hits=max(1, round(self.confirm_hits * k)), seg_cap=max(1, round(self.seg_cap * k)),
                        seg_unit=max(1, round(self.seg_unit * k)), app_alpha=min(1.0, self.app_alpha / k))
 

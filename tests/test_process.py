@@ -66,7 +66,7 @@ def test_a_broken_recording_exits_2_with_a_message(tmp_path, processed):
 def test_rerun_from_the_camera_stage(processed, tmp_path):
     """--cameras-from reruns multi-view, tracking and the cart on a kept camera stage: same tracks, no decoding;
     without --pose-hz the earlier run's rate is used (this run was made at 5 Hz, the default is 7.5); a run of another
-    recording, of another pose rate or without looks is refused with a message, exit 2."""
+    recording, of another pose rate, with no readable rate or without looks is refused with a message, exit 2."""
     import json
     import shutil
 
@@ -103,7 +103,14 @@ def test_rerun_from_the_camera_stage(processed, tmp_path):
     np.savez_compressed(old / "frames" / f"{cam}.npz", **z)
     r = cli("--out", tmp_path / "x3", "--cameras-from", old)
     assert r.returncode == 2 and "no clothing looks" in r.stderr and "Traceback" not in r.stderr
-    assert not any((tmp_path / f"x{i}").exists() for i in (1, 2, 3))
+    rateless = tmp_path / "rateless"
+    shutil.copytree(run_dir, rateless)
+    meta = json.loads((rateless / "run.json").read_text())
+    meta["pose_hz"] = "fast"
+    (rateless / "run.json").write_text(json.dumps(meta))
+    r = cli("--out", tmp_path / "x4", "--cameras-from", rateless)
+    assert r.returncode == 2 and "run.json: pose_hz" in r.stderr and "'fast'" in r.stderr and "Traceback" not in r.stderr
+    assert not any((tmp_path / f"x{i}").exists() for i in (1, 2, 3, 4))
 
 
 def _smart_camera_copy(rec: Path, out: Path, noise_px: float = 2.0) -> Path:
