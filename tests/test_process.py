@@ -88,12 +88,16 @@ def test_rerun_from_the_camera_stage(processed, tmp_path):
 
     r = cli("--out", tmp_path / "x1", "--cameras-from", run_dir, "--pose-hz", "10")
     assert r.returncode == 2 and "--pose-hz" in r.stderr and "Traceback" not in r.stderr
-    other = tmp_path / "other"
-    shutil.copytree(run_dir, other)
-    meta = json.loads((other / "run.json").read_text())
-    meta["recording"] = "someone-else"
-    (other / "run.json").write_text(json.dumps(meta))
-    r = cli("--out", tmp_path / "x2", "--cameras-from", other)
+
+    def with_manifest(name, **fields):
+        """A copy of the run whose run.json has these fields changed."""
+        copy = tmp_path / name
+        shutil.copytree(run_dir, copy)
+        meta = json.loads((copy / "run.json").read_text())
+        (copy / "run.json").write_text(json.dumps({**meta, **fields}))
+        return copy
+
+    r = cli("--out", tmp_path / "x2", "--cameras-from", with_manifest("other", recording="someone-else"))
     assert r.returncode == 2 and "someone-else" in r.stderr and "Traceback" not in r.stderr
     old = tmp_path / "old"
     shutil.copytree(run_dir, old)
@@ -103,12 +107,7 @@ def test_rerun_from_the_camera_stage(processed, tmp_path):
     np.savez_compressed(old / "frames" / f"{cam}.npz", **z)
     r = cli("--out", tmp_path / "x3", "--cameras-from", old)
     assert r.returncode == 2 and "no clothing looks" in r.stderr and "Traceback" not in r.stderr
-    rateless = tmp_path / "rateless"
-    shutil.copytree(run_dir, rateless)
-    meta = json.loads((rateless / "run.json").read_text())
-    meta["pose_hz"] = "fast"
-    (rateless / "run.json").write_text(json.dumps(meta))
-    r = cli("--out", tmp_path / "x4", "--cameras-from", rateless)
+    r = cli("--out", tmp_path / "x4", "--cameras-from", with_manifest("rateless", pose_hz="fast"))
     assert r.returncode == 2 and "run.json: pose_hz" in r.stderr and "'fast'" in r.stderr and "Traceback" not in r.stderr
     assert not any((tmp_path / f"x{i}").exists() for i in (1, 2, 3, 4))
 
