@@ -34,7 +34,7 @@ from engine.run import load_run
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from cart_dataset import parse_seeds  # noqa: E402
+from cart_dataset import LINKER_HELP, linker_values, parse_seeds  # noqa: E402
 
 SCENARIOS = REPO / "benchmarks" / "scenarios"
 ROOT = Path("/tmp/walkout-bench/track")
@@ -77,7 +77,9 @@ def main() -> int:
     ap.add_argument("--retrack", action="store_true", help="reuse the kept runs' camera stage")
     ap.add_argument("--pose-hz", type=float, default=None,
                     help="rate of 2D pose and 3D skeletons (default: walkout process's)")
+    ap.add_argument("--linker", action="append", metavar="NAME=VALUE", help=LINKER_HELP)
     a = ap.parse_args()
+    linker = linker_values(a.linker)
     names = [f"seed-{s}" for s in parse_seeds(a.seeds)]
     scen = sorted(p.stem for p in SCENARIOS.glob("*.yaml")) if a.scenarios == "all" else \
         [s for s in a.scenarios.split(",") if s]
@@ -92,7 +94,8 @@ def main() -> int:
         keep = run_dir.parent / "run.cameras"  # the camera stage
         if not a.retrack or not (keep / "run.json").is_file():
             process_recording(rec, keep, ProcessOptions(pose_hz=a.pose_hz, overwrite=True, cart=False))
-        process_recording(rec, run_dir, ProcessOptions(pose_hz=a.pose_hz, overwrite=True, cameras_from=keep))
+        process_recording(rec, run_dir, ProcessOptions(pose_hz=a.pose_hz, overwrite=True, cameras_from=keep,
+                                                       linker=linker))
         run = load_run(run_dir)
         tr, pairs = evaluate_tracking(rec, run)
         pose = evaluate_poses(rec, run, pairs)

@@ -22,6 +22,7 @@ from data.scenario import AutoCameras
 from data.simulate import simulate
 from data.store_source import load_store
 from engine.process import ProcessOptions, process_recording
+from engine.tracking import LinkerConfig
 
 ROOT = Path("/tmp/walkout-bench/cart")
 
@@ -44,8 +45,29 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
+def linker_values(text: list[str] | None) -> dict[str, float]:
+    """`--linker NAME=VALUE` arguments: LinkerConfig numbers to try without editing the engine."""
+    out: dict[str, float] = {}
+    for item in text or []:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise SystemExit(f"--linker: expected NAME=NUMBER (a LinkerConfig setting), got {item!r}")
+    try:
+        LinkerConfig().with_values(out)
+    except ValueError as e:
+        raise SystemExit(f"--linker: {e}") from None
+    return out
+
+
+LINKER_HELP = "NAME=VALUE: a LinkerConfig setting to change (repeatable; sample counts as at 5 Hz)"
+
+
 def ensure(seed: int, root: Path = ROOT, workers: int = 2, store: str = "corner-store", redo: str = "",
-           pose_hz: float | None = None) -> tuple[Path, Path]:
+           pose_hz: float | None = None, linker: dict[str, float] | None = None) -> tuple[Path, Path]:
     """(rec, run) of one seed, simulated and processed if not there yet (or again: redo "process" / "track")."""
     d = root / f"seed-{seed}"
     rec, run = d / "rec", d / "run"
@@ -59,7 +81,8 @@ def ensure(seed: int, root: Path = ROOT, workers: int = 2, store: str = "corner-
         process_recording(rec, cams, ProcessOptions(pose_hz=pose_hz, workers=workers, overwrite=True, cart=False))
         redo = "track"
     if redo == "track" or not (run / "run.json").exists():
-        process_recording(rec, run, ProcessOptions(pose_hz=pose_hz, workers=workers, overwrite=True, cameras_from=cams))
+        process_recording(rec, run, ProcessOptions(pose_hz=pose_hz, workers=workers, overwrite=True, cameras_from=cams,
+                                                   linker=linker or {}))
     return rec, run
 
 
@@ -73,11 +96,13 @@ def main() -> int:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--reprocess", action="store_true", help="process the kept recordings again")
     g.add_argument("--retrack", action="store_true", help="rerun multi-view, tracking and the cart only")
+    ap.add_argument("--linker", action="append", metavar="NAME=VALUE", help=LINKER_HELP)
     a = ap.parse_args()
+    linker = linker_values(a.linker)
     redo = "process" if a.reprocess else "track" if a.retrack else ""
     for s in parse_seeds(a.seeds):
         t0 = time.perf_counter()
-        rec, run = ensure(s, a.root, a.workers, redo=redo, pose_hz=a.pose_hz)
+        rec, run = ensure(s, a.root, a.workers, redo=redo, pose_hz=a.pose_hz, linker=linker)
         print(f"seed {s}: {rec} {run} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return 0
 

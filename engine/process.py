@@ -50,6 +50,7 @@ class ProcessOptions:
     overwrite: bool = False
     cart: bool = True  # also read the load cells and write receipts.json and evidence.json
     cameras_from: Path | None = None  # reuse the camera stage of an earlier run of this recording
+    linker: dict[str, float] = field(default_factory=dict)  # LinkerConfig numbers changed (benchmarks' --linker)
 
 
 @dataclass
@@ -328,13 +329,15 @@ def unoccluded_views(people: list, poses: list, cams: dict) -> list[list[tuple[s
     return out
 
 
-def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: Progress | None):
+def world_pass(rec, results: dict[str, CameraResult], pose_hz: float, progress: Progress | None,
+               linker_values: dict[str, float] | None = None):
     """Skeletons per tick, then tracks."""
     from engine.multiview import reconstruct
     from engine.tracking import Linker, LinkerConfig
 
     cams = {c.id: c for c in rec.cameras}
-    linker = Linker(rec.store, rec.gate_events(), fps=pose_hz, config=LinkerConfig().at_rate(pose_hz))
+    config = LinkerConfig().with_values(linker_values or {}).at_rate(pose_hz)
+    linker = Linker(rec.store, rec.gate_events(), fps=pose_hz, config=config)
     ticks = ticks_of(rec.duration_s, pose_hz)
     prev = None
     seen: list[tuple[int, np.ndarray, np.ndarray]] = []  # (tick, floor xy, look) of every skeleton with a look
@@ -381,6 +384,11 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     opts = opts or ProcessOptions()
     if opts.pose_hz is not None and not 0 < opts.pose_hz <= 60:
         raise InputError(f"--pose-hz: must be in (0, 60], got {opts.pose_hz}")
+    from engine.tracking import LinkerConfig
+    try:
+        LinkerConfig().with_values(opts.linker)  # a misspelt setting fails before any work
+    except (ValueError, TypeError) as e:
+        raise InputError(f"--linker: {e}") from None
     t_start = time.perf_counter()
     rec_root, out = Path(rec_root), Path(out)
     rec = open_recording(rec_root)
@@ -420,7 +428,7 @@ def process_recording(rec_root: Path, out: Path, opts: ProcessOptions | None = N
     results = {cid: results[cid] for cid in cams}
     stage["cameras"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ticks, tracks, seen = world_pass(rec, results, hz, progress)
+    ticks, tracks, seen = world_pass(rec, results, hz, progress, opts.linker)
     stage["world"] = time.perf_counter() - t0
     P = len(tracks)
     joints = np.full((len(ticks), P, 17, 3), np.nan, np.float32)

@@ -163,3 +163,13 @@ def test_the_default_skeleton_rate_is_the_highest_the_time_budget_allows():
 
     assert pose_rate(6) == pose_rate(8) == 7.5
     assert pose_rate(9) == pose_rate(16) == 5.0
+
+
+def test_a_misspelt_linker_setting_is_refused_before_any_work(tmp_path):
+    """Benchmarks pass `--linker NAME=VALUE` through ProcessOptions.linker: a wrong name is named, with the
+    settings there are, before the recording is even opened."""
+    from data.errors import InputError
+
+    with pytest.raises(InputError, match="--linker: LinkerConfig has no setting coast_dmp .*coast_damp"):
+        process_recording(tmp_path / "no.rec", tmp_path / "run", ProcessOptions(linker={"coast_dmp": 0.3}))
+    assert not (tmp_path / "run").exists()

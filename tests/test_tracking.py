@@ -551,3 +551,35 @@ def test_a_duplicate_at_the_entry_gives_its_scan_place_back(store):
         [(tr.id, tr.account, tr.t_start, tr.t_end, tr.flags) for tr in tracks]
     dups = [tr for tr in tracks if "duplicate-at-entry" in tr.flags]
     assert len(dups) == 1 and dups[0].account is None and dups[0].t_end - dups[0].t_start < 3.0
+
+
+def test_a_track_lost_while_tangled_can_stay_where_its_person_hides(store):
+    """B stands beside A (0.45 m apart). As B is hidden, B's last skeletons are half made of A's parts and slide
+    0.25 m toward A: the filter leaves them with a velocity toward A. With `tangled_coast_damp` 0 for one who
+    stood (session 14's experiment, off by default), B's track, tangled with A's, stays where it last saw B;
+    at the plain coasting decay it goes on 0.8 m, past A. Seen again, B is B's track's."""
+    rng = np.random.default_rng(31)
+    a = Walker("A", [(1.0, 0.7, 3.0), (3.0, 3.0, 3.0), (11.0, 3.0, 3.0)], 1.70, RED)
+    b = Walker("B", [(3.0, 0.7, 3.45), (5.0, 3.0, 3.45), (11.0, 3.0, 3.45)], 1.80, BLUE)
+    slide = Walker("B'", [(6.2, 3.0, 3.45), (6.5, 3.0, 3.2)], 1.80, BLUE)  # B drawn from A's parts too
+    lk = Linker(store, SCANS_AB, FPS, LinkerConfig().with_values({"tangled_coast_damp": 0.0, "stood_s": 1.0}))
+    off = []
+    for k in range(int(round(10.0 * FPS)) + 1):
+        t = k / FPS
+        ps = [w.pose(t, rng, where=slide if w is b and 6.2 <= t < 6.5 else None) for w in (a, b)
+              if not (w is b and 6.5 <= t < 8.5)]
+        lk.update(t, [p for p in ps if p is not None])
+        if 7.0 <= t < 8.5:
+            body = next(x for x in lk.live if x.ident.account == "acct-B")
+            off.append(float(np.linalg.norm(body.pos - body.raw_floor[-1])))
+    assert off and max(off) < 0.15, max(off)
+    tb = next(tr for tr in lk.finish() if tr.account == "acct-B")
+    after = [xy for t, xy in zip(tb.times, tb.floor) if 8.7 <= t <= 10.0]
+    assert after and all(np.linalg.norm(xy - np.array([3.0, 3.45])) < 0.2 for xy in after)
+
+
+def test_linker_settings_are_changed_by_name_and_a_wrong_name_is_refused():
+    cfg = LinkerConfig().with_values({"coast_damp": 0.3, "confirm_hits": 5.0})
+    assert cfg.coast_damp == 0.3 and cfg.confirm_hits == 5 and isinstance(cfg.confirm_hits, int)
+    with pytest.raises(ValueError, match="no setting coast_dmp"):
+        LinkerConfig().with_values({"coast_dmp": 0.3})
