@@ -115,6 +115,7 @@ class LinkerConfig:
     tangled_coast_damp: float = 0.6  # ... while tangled, for one who stood (0.6: as any other; see coast())
     stood_s: float = 0.0  # stood: every sighting over the last stood_s before the loss (0: anyone) ...
     stood_m: float = 0.4  # ... within this of the last one
+    held_gate_m: float = 0.0  # the gate of a track so held (0: as any other's)
     height_weight: float = 1.0  # assignment cost per metre of height difference (tie-break)
     app_weight: float = 0.3  # assignment cost per unit of appearance distance (tie-break)
     min_det_conf: float = 0.25  # mean joint confidence a detection needs to start a track
@@ -277,6 +278,7 @@ class _Body:
         self.conf: list[np.ndarray] = []
         self.floor: list[np.ndarray] = []
         self.raw_floor: list[np.ndarray] = []
+        self.held = False  # coasting as one who stands hidden among neighbours (coast())
         self.last_seen = t
         self.hits = 0
         self.confirmed = False
@@ -315,8 +317,8 @@ class _Body:
         often half made of a neighbour's parts) would walk the track onto someone else: `tangled_coast_damp`
         stops it sooner. Measured in session 14, it made tracks better on the random recordings and worse
         on some cart recordings (a walker hidden while passing was left behind), so it is off by default."""
-        damp = (self.cfg.tangled_coast_damp if tangled and self.hidden_standing() else self.cfg.coast_damp
-                ) ** self.last_dt
+        self.held = tangled and self.hidden_standing()
+        damp = (self.cfg.tangled_coast_damp if self.held else self.cfg.coast_damp) ** self.last_dt
         s = self.kf.statePost.copy()
         s[2:] *= damp
         self.kf.statePost = s
@@ -363,6 +365,7 @@ class _Body:
         self.conf.append(np.asarray(pose.confidence, float))
         self.floor.append(self.pos)
         self.raw_floor.append(xy)
+        self.held = False
         self.last_seen = t
         self.hits += 1
         h = _stature(pose)
@@ -612,6 +615,8 @@ class Linker:
             dist = np.linalg.norm(pos[:, None] - fl[None], axis=-1)
             miss = np.array([max(t - b.last_seen - 1.5 / self.fps, 0.0) for b in self.live])
             gate = np.minimum(cfg.gate_m + cfg.coast_gate_mps * miss, cfg.max_gate_m)
+            if cfg.held_gate_m > 0:  # one who stands hidden is found again where they stood, not on a passer-by
+                gate = np.where([b.held for b in self.live], np.minimum(gate, cfg.held_gate_m), gate)
             cost = dist.copy()
             hd = np.array([_stature(poses[i]) for i in dets])
             ht = np.array([_robust_height(b.ident.heights) for b in self.live])
@@ -661,7 +666,8 @@ class Linker:
                 if b.confirmed:
                     out[i] = b.ident.id
             elif b.last_seen < t:  # (not one that has just taken over a new track)
-                b.coast(t, b.key in tangled_now)
+                # (at the entry gate a party passes close together and a duplicate of a member is born: hold no one)
+                b.coast(t, b.key in tangled_now and self._zone(b.raw_floor[-1], self.entries) is None)
         # births
         beside: list[tuple[float, np.ndarray]] = []
         for i in dets:
