@@ -51,11 +51,12 @@ def linker_values(text: list[str] | None) -> dict[str, float]:
     for item in text or []:
         name, sep, value = item.partition("=")
         try:
-            out[name.strip()] = float(value)
+            number = float(value) if sep else None
         except ValueError:
-            sep = ""
-        if not sep:
+            number = None
+        if number is None:
             raise SystemExit(f"--linker: expected NAME=NUMBER (a LinkerConfig setting), got {item!r}")
+        out[name.strip()] = number
     try:
         LinkerConfig().with_values(out)
     except ValueError as e:

@@ -112,7 +112,7 @@ class LinkerConfig:
     meas_sd_m: float = 0.06  # floor position noise (feet sway)
     accel_sd: float = 1.0  # m/s^2, process noise of the constant-velocity model (walking people)
     coast_damp: float = 0.6  # velocity kept per second of coasting
-    tangled_coast_damp: float = 0.6  # ... while tangled, for one who stood (0.6: as any other; see coast())
+    tangled_coast_damp: float | None = None  # ... while tangled, for one who stood (None: coast_damp; see coast())
     stood_s: float = 0.0  # stood: every sighting over the last stood_s before the loss (0: anyone) ...
     stood_m: float = 0.4  # ... within this of the last one
     held_gate_m: float = 0.0  # the gate of a track so held (0: as any other's)
@@ -166,7 +166,9 @@ class LinkerConfig:
         bad = sorted(set(values) - set(known))
         if bad:
             raise ValueError(f"LinkerConfig has no setting {', '.join(bad)} (settings: {', '.join(known)})")
-        return replace(self, **{k: type(getattr(self, k))(v) for k, v in values.items()})
+        # each as the type its default has (a count stays an int); an optional number (None by default) is a float
+        return replace(self, **{k: (float if getattr(self, k) is None else type(getattr(self, k)))(v)
+                                for k, v in values.items()})
 
     def at_rate(self, hz: float) -> "LinkerConfig":
         """This config for skeletons at `hz`: the counts above are samples at REFERENCE_HZ, so they are scaled to
@@ -317,8 +319,10 @@ class _Body:
         often half made of a neighbour's parts) would walk the track onto someone else: `tangled_coast_damp`
         stops it sooner. Measured in session 14, it made tracks better on the random recordings and worse
         on some cart recordings (a walker hidden while passing was left behind), so it is off by default."""
+        cfg = self.cfg
         self.held = tangled and self.hidden_standing()
-        damp = (self.cfg.tangled_coast_damp if self.held else self.cfg.coast_damp) ** self.last_dt
+        damp = cfg.tangled_coast_damp if self.held and cfg.tangled_coast_damp is not None else cfg.coast_damp
+        damp = damp ** self.last_dt
         s = self.kf.statePost.copy()
         s[2:] *= damp
         self.kf.statePost = s
