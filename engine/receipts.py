@@ -28,7 +28,7 @@ FAULT_FLAGS = ("dropout", "spike-nearby")
 ALT_MIN = 0.01  # alternatives below this posterior are not shown
 DOUBT = 0.05  # an alternative this likely names a reason
 TRACK_DOUBTS = ("account-ambiguous", "reid-ambiguous", "reid-ambiguous-exit", "reid-swapped", "lost", "relinked",
-                "reacquired", "no-scan")
+                "reacquired", "stitched", "no-scan")
 SHELF_CLEAR_M = 0.3  # hands meeting nearer a shelf than this are two reaches, not a hand-over
 HANDS_MEET_M = 0.13  # hands this close, both held out, both people still: a hand-over
 # two people face to face, reaching (hands.facing_meetings): 13 of 16 such stops in the cart recordings were hand-overs

@@ -23,7 +23,16 @@ the `Track`s.
   a detection within `dup_m` of a track seen the same step is taken for a
   second estimate of that person, unless it stays put there, apart, for
   `dup_persist_s`: then it is somebody standing beside them (whose own track
-  was lost in their tangle) and is born, and relinked like any other.
+  was lost in their tangle) and is born, and relinked like any other. A
+  track held for a duplicate at the entry (below) is never relinked.
+- **Stitching.** Once the recording is in and identities are settled, a
+  track lost mid-floor continues in a track born mid-floor with no scan
+  within `stitch_s` after it, at a walkable distance, when the two looks
+  (read from the bodies: the lost one's last, the new one's first
+  `stitch_look_s`) are within `stitch_max_cost` and no other pairing of
+  lost and new tracks comes within the look margin of it (`stitched`).
+  People do not appear mid-floor, so a lone fit is strong evidence even
+  when the look changed (another camera's light, a look read in a crowd).
 - **Accounts.** A track born in an entry zone from `scan_pre_s` before to
   `scan_window_s` after a scan of that gate is linked to the scan whose time
   is nearest its birth among those with places left (`party_size` tracks
@@ -159,6 +168,9 @@ class LinkerConfig:
     fill_gap_s: float = 2.0  # a track's gaps up to this long get floor positions (straight line), joints unknown
     fill_speed_mps: float = 1.5  # ... when walking that line needs no more than this speed
     stub_s: float = 3.0  # a track born at the entry and lost within this long, beside a mate, held a duplicate's place
+    stitch_s: float = 10.0  # offline, a track lost mid-floor continues in one born mid-floor this soon after (0: off)
+    stitch_max_cost: float = 1.2  # ... when their looks (the lost one's last, the new one's first) are this close
+    stitch_look_s: float = 5.0  # ... each look read over this long of its own body
 
     def with_values(self, values: dict[str, float]) -> "LinkerConfig":
         """This config with some numbers changed (a benchmark's `--linker NAME=VALUE`); an unknown name is refused."""
@@ -292,6 +304,7 @@ class _Body:
         self.settle_t0 = 0.0
         self.last_dt = 0.0
         self.look_log: list[tuple[float, np.ndarray | None, float, bool]] = []  # (t, look, stature, tangled)
+        self.own_since = -np.inf  # samples from here on are this body's own (re-identification moves earlier ones)
 
     # -- motion
     def predict(self, t: float) -> None:
@@ -750,6 +763,7 @@ class Linker:
         self._relink_scans()
         if self.cfg.deferred_reid:
             self._resolve_identities()
+        self._stitch()
         tracks = []
         for b in self.ended:
             if not b.confirmed or not b.times:
@@ -791,6 +805,91 @@ class Linker:
                 continue
             gate = gates.get(idn.birth_gate or "")
             self._link_scan(b, self._scan_candidates(idn.t_birth, gate) if gate is not None else [])
+
+    def _stitch(self) -> None:
+        """Offline: a track lost mid-floor continues in a track born mid-floor after it, with no scan, when only
+        the two fit each other (time, a walkable distance, looks within stitch_max_cost, clear of every other
+        pairing by the look margin). Online the lost track was often not on that body when the new one was born
+        (a swap the joint re-identification undid later), so only now can they be compared; the looks are read
+        from the bodies themselves (the lost one's last, the new one's first seconds), not from identities that
+        may have followed another body for a while. Repeated, so a person lost twice is stitched twice."""
+        cfg = self.cfg
+        if cfg.stitch_s <= 0:
+            return
+        while True:
+            bodies = [b for b in self.ended if b.confirmed and b.times]
+            lost = [a for a in bodies if a.end_reason == "lost" and "duplicate-at-entry" not in a.ident.flags]
+            new = [b for b in bodies if not b.ident.born_in_entry and b.ident.account is None
+                   and "present-at-start" not in b.ident.flags]
+            if not lost or not new:
+                return
+            cost = np.full((len(lost), len(new)), np.inf)
+            need = np.zeros_like(cost)
+            for i, a in enumerate(lost):
+                tail = self._own_look(a, last=True)
+                for j, b in enumerate(new):
+                    gap = b.times[0] - a.times[-1]
+                    if b is a or not 0 < gap <= cfg.stitch_s:
+                        continue
+                    if np.linalg.norm(b.raw_floor[0] - a.raw_floor[-1]) > 1.0 + cfg.relink_speed * gap:
+                        continue
+                    d, info, var = _look_distance(tail, self._own_look(b, last=False), cfg)
+                    if info and d <= cfg.stitch_max_cost:
+                        cost[i, j], need[i, j] = d, self._need(var)
+            done = False
+            for i, j in sorted(zip(*np.nonzero(np.isfinite(cost))), key=lambda ij: cost[ij]):
+                rivals = np.r_[np.delete(cost[i], j), np.delete(cost[:, j], i)]
+                if (rivals - cost[i, j] >= need[i, j]).all():
+                    self._join_tracks(lost[i], new[j])
+                    done = True
+                    break  # the candidates change: look again
+            if not done:
+                return
+
+    def _own_look(self, b: _Body, last: bool) -> _Look:
+        """A body's look over stitch_look_s of its own samples: its last seconds, or its first."""
+        w = self.cfg.stitch_look_s
+        own = [e for e in b.look_log if e[0] >= b.own_since - 1e-9]
+        if own:
+            lo, hi = (own[-1][0] - w, np.inf) if last else (-np.inf, own[0][0] + w)
+            own = [e for e in own if lo <= e[0] <= hi]
+        free = [e for e in own if not e[3]]
+        use = free if len(free) >= 3 else own  # lost in a tangle: its tangled looks are all there is
+        apps = [a for _, a, _, _ in use if a is not None]
+        return _Look.of(_unit(np.mean(apps, 0)) if apps else None, [h for _, _, h, _ in use])
+
+    def _join_tracks(self, a: _Body, b: _Body) -> None:
+        """b's samples continue a's track (b's identity is folded into a's, and every mention of it renamed)."""
+        ia, ib = a.ident, b.ident
+        ia.gaps.append((float(a.times[-1]), float(b.times[0])))
+        ia.gaps += ib.gaps
+        ia.tangled += ib.tangled
+        ia.reid += [d for d in ib.reid if d not in ia.reid]
+        ia.reid.sort(key=lambda d: d.t)
+        ia.flags = [f for f in ia.flags if f != "lost"] + [f for f in ib.flags if f != "born-outside-entry"] + ["stitched"]
+        a.set_samples([a.times, a.joints, a.conf, a.floor, a.raw_floor], [b.times, b.joints, b.conf, b.floor, b.raw_floor])
+        a.look_log += b.look_log
+        a.own_since = max(a.own_since, b.own_since)
+        a.end_reason, a.exit_gate = b.end_reason, b.exit_gate
+        self.ended.remove(b)
+        old, new_id = ib.id, ia.id
+        for o in self.ended:
+            o.ident.tangled = [(t0, t1, new_id if other == old else other) for t0, t1, other in o.ident.tangled]
+            for d in o.ident.reid:
+                d.tracks = tuple(new_id if x == old else x for x in d.tracks)
+                d.mapping = {(new_id if k == old else k): (new_id if v == old else v) for k, v in d.mapping.items()}
+                d.margins = {(new_id if k == old else k): v for k, v in d.margins.items()}
+
+    def _entry_duplicate(self, b: _Body) -> bool:
+        """Whether b is, so far, what `_relink_scans` takes for a duplicate born at the entry: lost within stub_s
+        beside a mate of its own scan who was seen after it. Such a track is not found again in a later birth:
+        that would make it long, keep its scan place and shift the scans of everyone after it."""
+        idn = b.ident
+        if not (b.end_reason == "lost" and idn.born_in_entry and idn.party is not None and b.times
+                and b.times[-1] - b.times[0] < self.cfg.stub_s):
+            return False
+        return self._beside_mate(b, [o for o in self.ended + self.live
+                                     if o.confirmed and o.times and o.ident.born_in_entry])
 
     def _beside_mate(self, b: _Body, born: list[_Body]) -> bool:
         """Whether a track of b's own scan, seen past b's end, was within tangle_m of b while b was seen."""
@@ -954,6 +1053,8 @@ class Linker:
                 if info and d <= cfg.relink_max_cost:
                     cands.append((d, o, var))
                 continue
+            if self._entry_duplicate(o):
+                continue  # a second estimate of a party member at the gate: nobody's track to be found again in
             gap = tb - o.last_seen
             if not (o.end_reason == "lost" and 0 < gap <= cfg.relink_s or
                     o.end_reason == "exit" and 0 < gap <= cfg.exit_relink_s):  # ended in the exit but stayed
@@ -1232,6 +1333,8 @@ class Linker:
             body = bodies[kj]
             body.ident = idents[ki]
             body.set_samples(parts[ki][0], parts[kj][1])
+            if kj != ki:
+                body.own_since = max(body.own_since, t_swap)
 
     # -- deferred re-identification: one joint decision over every tangle ------------------------------
     def _segment(self, b: _Body, lo: float, hi: float) -> _Seg:
