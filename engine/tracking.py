@@ -787,11 +787,9 @@ class Linker:
         member, lost within `stub_s` beside a mate who kept being seen. Online, that stub took one of the party's
         places, the member left over took the next scan (in cart seed 136 the next shopper's, who took the one
         after, down to the associate, who got none). Once the recording is in, such stubs hold no place."""
-        cfg = self.cfg
         born = sorted((b for b in self.ended if b.confirmed and b.times and b.ident.born_in_entry),
                       key=lambda b: b.ident.t_birth)
-        stubs = {b.key for b in born if b.ident.party is not None and b.end_reason == "lost"
-                 and b.times[-1] - b.times[0] < cfg.stub_s and self._beside_mate(b, born)}
+        stubs = {b.key for b in born if self._entry_duplicate(b)}
         if not stubs:
             return
         self.scan_used = {i: 0 for _, i, _ in self.scans}
@@ -825,15 +823,16 @@ class Linker:
                 return
             cost = np.full((len(lost), len(new)), np.inf)
             need = np.zeros_like(cost)
+            heads = [self._own_look(b, last=False) for b in new]
             for i, a in enumerate(lost):
                 tail = self._own_look(a, last=True)
                 for j, b in enumerate(new):
                     gap = b.times[0] - a.times[-1]
-                    if b is a or not 0 < gap <= cfg.stitch_s:
+                    if not 0 < gap <= cfg.stitch_s:  # (also keeps a track from its own samples)
                         continue
                     if np.linalg.norm(b.raw_floor[0] - a.raw_floor[-1]) > 1.0 + cfg.relink_speed * gap:
                         continue
-                    d, info, var = _look_distance(tail, self._own_look(b, last=False), cfg)
+                    d, info, var = _look_distance(tail, heads[j], cfg)
                     if info and d <= cfg.stitch_max_cost:
                         cost[i, j], need[i, j] = d, self._need(var)
             done = False
@@ -881,9 +880,9 @@ class Linker:
                 d.margins = {(new_id if k == old else k): v for k, v in d.margins.items()}
 
     def _entry_duplicate(self, b: _Body) -> bool:
-        """Whether b is, so far, what `_relink_scans` takes for a duplicate born at the entry: lost within stub_s
-        beside a mate of its own scan who was seen after it. Such a track is not found again in a later birth:
-        that would make it long, keep its scan place and shift the scans of everyone after it."""
+        """Whether b is, so far, a duplicate born at the entry: lost within stub_s beside a mate of its own scan who
+        was seen after it. `_relink_scans` gives such a track's place back; `_relink` does not find it again in a
+        later birth, which would make it long, keep its scan place and shift the scans of everyone after it."""
         idn = b.ident
         if not (b.end_reason == "lost" and idn.born_in_entry and idn.party is not None and b.times
                 and b.times[-1] - b.times[0] < self.cfg.stub_s):

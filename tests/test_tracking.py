@@ -523,6 +523,17 @@ def test_a_newcomer_at_the_gate_is_not_taken_by_a_track_lost_nearby(store):
     assert follows(by_acct["acct-A"], truth["A"], outside=[]) > 0.95
 
 
+def _party_with_a_double() -> tuple[list[dict], tuple[Walker, Walker, Walker], Walker]:
+    """A party of two scans at 0.9 s and a lone shopper at 3.0 s; for 1.4-2.6 s the first member is seen twice,
+    0.35 m apart (the double). Returns (scans, (m1, m2, solo), double)."""
+    scans = [{"t": 0.9, "gate": "in-1", "kind": "entry", "account": "fam", "party_size": 2, "role": "shopper"},
+             {"t": 3.0, "gate": "in-1", "kind": "entry", "account": "solo", "party_size": 1, "role": "shopper"}]
+    m1 = Walker("m1", [(1.0, 0.5, 2.9), (3.0, 1.7, 2.9), (6.0, 4.5, 2.0), (9.0, 7.3, 2.8)], 1.75, RED)
+    m2 = Walker("m2", [(1.8, 0.5, 2.6), (4.0, 2.0, 1.6), (6.5, 4.5, 1.4), (9.5, 7.3, 2.6)], 1.62, GREEN)
+    solo = Walker("solo", [(3.1, 0.6, 3.2), (5.0, 2.0, 4.2), (8.0, 5.0, 4.3), (10.5, 7.3, 3.2)], 1.85, BLUE)
+    return scans, (m1, m2, solo), Walker("double", [(1.4, 0.74, 3.25), (2.6, 1.46, 3.25)], 1.75, RED)
+
+
 def test_a_duplicate_at_the_entry_gives_its_scan_place_back(store):
     """A party of two scans at 0.9 s and a lone shopper at 3.0 s. For 1.4-2.6 s the first member is seen twice,
     0.35 m apart (one body read as two at the gate): the double is born at 1.4 s, before the second member
@@ -531,12 +542,7 @@ def test_a_duplicate_at_the_entry_gives_its_scan_place_back(store):
     beside a mate of its own scan who was seen on: a duplicate, whose place goes back once the recording is in.
     Both members get the party's account, the lone shopper their own; the double none."""
     rng = np.random.default_rng(21)
-    scans = [{"t": 0.9, "gate": "in-1", "kind": "entry", "account": "fam", "party_size": 2, "role": "shopper"},
-             {"t": 3.0, "gate": "in-1", "kind": "entry", "account": "solo", "party_size": 1, "role": "shopper"}]
-    m1 = Walker("m1", [(1.0, 0.5, 2.9), (3.0, 1.7, 2.9), (6.0, 4.5, 2.0), (9.0, 7.3, 2.8)], 1.75, RED)
-    m2 = Walker("m2", [(1.8, 0.5, 2.6), (4.0, 2.0, 1.6), (6.5, 4.5, 1.4), (9.5, 7.3, 2.6)], 1.62, GREEN)
-    solo = Walker("solo", [(3.1, 0.6, 3.2), (5.0, 2.0, 4.2), (8.0, 5.0, 4.3), (10.5, 7.3, 3.2)], 1.85, BLUE)
-    double = Walker("double", [(1.4, 0.74, 3.25), (2.6, 1.46, 3.25)], 1.75, RED)
+    scans, (m1, m2, solo), double = _party_with_a_double()
 
     def extra(t):
         p = double.pose(t, rng)
@@ -560,12 +566,7 @@ def test_a_duplicate_at_the_entry_is_not_found_again_in_a_later_birth(store):
     shift the scans (cart seed 136 in session 14). It is not: the birth gets a track of its own, flagged, and
     the double still gives its place back."""
     rng = np.random.default_rng(21)
-    scans = [{"t": 0.9, "gate": "in-1", "kind": "entry", "account": "fam", "party_size": 2, "role": "shopper"},
-             {"t": 3.0, "gate": "in-1", "kind": "entry", "account": "solo", "party_size": 1, "role": "shopper"}]
-    m1 = Walker("m1", [(1.0, 0.5, 2.9), (3.0, 1.7, 2.9), (6.0, 4.5, 2.0), (9.0, 7.3, 2.8)], 1.75, RED)
-    m2 = Walker("m2", [(1.8, 0.5, 2.6), (4.0, 2.0, 1.6), (6.5, 4.5, 1.4), (9.5, 7.3, 2.6)], 1.62, GREEN)
-    solo = Walker("solo", [(3.1, 0.6, 3.2), (5.0, 2.0, 4.2), (8.0, 5.0, 4.3), (10.5, 7.3, 3.2)], 1.85, BLUE)
-    double = Walker("double", [(1.4, 0.74, 3.25), (2.6, 1.46, 3.25)], 1.75, RED)
+    scans, (m1, m2, solo), double = _party_with_a_double()
     later = Walker("later", [(9.0, 2.0, 3.55), (10.5, 2.1, 3.6)], 1.75, RED)
     tracks, truth = run(store, scans, [m1, m2, solo, double, later], 11.0, rng)
 
