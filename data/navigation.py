@@ -52,18 +52,17 @@ class FloorGrid:
 
     # -- cells and points --------------------------------------------------------------
     def cell(self, xy: np.ndarray) -> tuple[int, int]:
-        j = int(np.clip((xy[0] - self.x0) / CELL, 0, self.free.shape[1] - 1))
-        i = int(np.clip((xy[1] - self.y0) / CELL, 0, self.free.shape[0] - 1))
-        return i, j
+        # plain min/max, not np.clip: the simulator asks millions of times per recording
+        h, w = self.free.shape
+        return int(min(max((xy[1] - self.y0) / CELL, 0), h - 1)), int(min(max((xy[0] - self.x0) / CELL, 0), w - 1))
 
     def centre(self, i: int, j: int) -> np.ndarray:
         return np.array([self.x0 + (j + 0.5) * CELL, self.y0 + (i + 0.5) * CELL])
 
     def is_free(self, xy: np.ndarray) -> bool:
-        i, j = self.cell(xy)
-        inside = (0 <= (xy[0] - self.x0) / CELL < self.free.shape[1]
-                  and 0 <= (xy[1] - self.y0) / CELL < self.free.shape[0])
-        return bool(inside and self.free[i, j])
+        u, v = (xy[0] - self.x0) / CELL, (xy[1] - self.y0) / CELL
+        h, w = self.free.shape
+        return bool(0 <= u < w and 0 <= v < h and self.free[int(v), int(u)])
 
     def nearest_free(self, xy: np.ndarray) -> np.ndarray:
         """The free cell centre nearest to xy (xy itself when it is free)."""
@@ -76,11 +75,15 @@ class FloorGrid:
         return np.array([cx[k], cy[k]])
 
     def segment_free(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """Every point at half-cell steps from a to b is free (checked all at once, as is_free would one by one)."""
         n = max(2, int(np.linalg.norm(b - a) / (CELL * 0.5)) + 1)
-        for s in np.linspace(0, 1, n):
-            if not self.is_free(a + (b - a) * s):
-                return False
-        return True
+        pts = a + (b - a) * np.linspace(0, 1, n)[:, None]
+        u, v = (pts[:, 0] - self.x0) / CELL, (pts[:, 1] - self.y0) / CELL
+        h, w = self.free.shape
+        inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        if not inside.all():
+            return False
+        return bool(self.free[v.astype(int), u.astype(int)].all())
 
     # -- distance fields ---------------------------------------------------------------
     def _build_graph(self):

@@ -198,3 +198,28 @@ def test_simultaneous_reaches_happen_at_the_same_moment(busy_world):
     tq = {e["person"]: e["t"] for e in w.events if e["person"] in ("q1", "q2")}
     assert abs(tq["q1"] - tq["q2"]) < 0.05
     assert 12.5 < tq["q1"] < 13.5  # the reach begins at `at`; the load changes about a second later
+
+
+def test_the_fast_floor_checks_give_the_point_by_point_answers():
+    """FloorGrid's is_free and segment_free are written for speed (the simulator asks millions of times); they
+    must answer exactly as the plain point-by-point checks do, or recordings would change."""
+    from data.navigation import CELL, FloorGrid
+    from data.store_source import load_store
+
+    grid = FloorGrid.from_store(load_store("corner-store")[0])
+    h, w = grid.free.shape
+
+    def free_slow(xy):
+        j = int(np.clip((xy[0] - grid.x0) / CELL, 0, w - 1))
+        i = int(np.clip((xy[1] - grid.y0) / CELL, 0, h - 1))
+        inside = 0 <= (xy[0] - grid.x0) / CELL < w and 0 <= (xy[1] - grid.y0) / CELL < h
+        return bool(inside and grid.free[i, j])
+
+    rng = np.random.default_rng(0)
+    lo, hi = np.array([grid.x0 - 0.5, grid.y0 - 0.5]), np.array([grid.x0 + w * CELL + 0.5, grid.y0 + h * CELL + 0.5])
+    pts = rng.uniform(lo, hi, (4000, 2))
+    assert [grid.is_free(p) for p in pts] == [free_slow(p) for p in pts]
+    for a, b in zip(pts[:1000], pts[1000:2000] * 0.2 + pts[:1000] * 0.8):  # short and long segments, some outside
+        n = max(2, int(np.linalg.norm(b - a) / (CELL * 0.5)) + 1)
+        assert grid.segment_free(a, b) == all(free_slow(a + (b - a) * s) for s in np.linspace(0, 1, n))
+    assert any(grid.segment_free(a, b) for a, b in zip(pts[:1000], pts[1000:2000] * 0.2 + pts[:1000] * 0.8))
