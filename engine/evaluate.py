@@ -163,6 +163,8 @@ def format_report(r: dict) -> str:
             f"  association {c['association']:.3f}  by others within 1 m: " + ", ".join(
                 f"{k}: {a}/{n}" for k, (a, n) in sorted(c["association_by_crowd"].items())),
             f"  look-alike top-1 {c['lookalike_top1']:.3f} ({c['lookalike_events']} events)",
+            f"  hand-overs across parties: {c['hand_overs']} in the truth, {c['hand_overs_found']} found, "
+            f"{c['hand_overs_right']} read right; {c['hand_overs_false']} false",
             f"  receipts exact {c['receipt_exact']:.3f}   item F1 {c['item_f1']:.3f}   overcharge "
             f"{c['overcharge_cents'] / 100:.2f}   undercharge {c['undercharge_cents'] / 100:.2f}",
             f"  review rate {c['review_rate']:.3f}   auto-charged exact {c['auto_exact']:.3f} ({c['auto_wrong']} wrong)"

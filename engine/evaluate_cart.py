@@ -2,7 +2,9 @@
 
 Engine visits are matched to truth visits by the gate scan's account. Engine events are matched
 one to one with truth load events (take, put, restock: each moves units on a bin's cell) on the
-same cell within 1 s.
+same cell within 1 s. Hand-overs across parties are matched by the two accounts within
+HAND_OVER_MATCH_S: found (either way round), and read right (giver, receiver and product); an engine
+hand-over that passed a product and matches none is false.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from engine.evidence import Evidence
 from engine.visit_confidence import expected_calibration_error
 
 MATCH_S = 1.0
+HAND_OVER_MATCH_S = 2.5  # the engine places a meeting where the hands reach furthest, up to ~0.5 s off the exchange
 LOAD_KINDS = ("take", "put", "restock")
 
 
@@ -50,11 +53,16 @@ class CartReport:
     overcharge_cents: int = 0
     undercharge_cents: int = 0
     truth_visits_missing: int = 0
+    hand_overs_truth: int = 0  # across parties
+    hand_overs_found: int = 0  # a meeting of the two parties read as a hand-over, either way round, any product
+    hand_overs_right: int = 0  # ... read with the right giver, receiver and product
+    hand_overs_false: int = 0  # engine hand-overs passing a product that match no truth hand-over
 
     def merge(self, o: CartReport) -> None:
         for k in ("events_truth", "events_engine", "events_matched", "association_right", "lookalike_right",
                   "lookalike_all", "item_tp", "item_fp", "item_fn", "overcharge_cents", "undercharge_cents",
-                  "truth_visits_missing"):
+                  "truth_visits_missing", "hand_overs_truth", "hand_overs_found", "hand_overs_right",
+                  "hand_overs_false"):
             setattr(self, k, getattr(self, k) + getattr(o, k))
         for k, (r, n) in o.association_by_crowd.items():
             a = self.association_by_crowd.setdefault(k, [0, 0])
@@ -83,6 +91,8 @@ class CartReport:
             "auto_exact": float(np.mean([v.exact for v in auto])) if auto else float("nan"),
             "auto_wrong": sum(not v.exact for v in auto),
             "ece": expected_calibration_error(conf, right),
+            "hand_overs": self.hand_overs_truth, "hand_overs_found": self.hand_overs_found,
+            "hand_overs_right": self.hand_overs_right, "hand_overs_false": self.hand_overs_false,
         }
 
     def risk_coverage(self, coverages: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.98, 1.0)) -> list[tuple]:
@@ -156,6 +166,7 @@ def evaluate_cart(rec: Recording, ev: Evidence) -> CartReport:
             if len(fam.get(family, [])) > 1:
                 rep.lookalike_all += 1
                 rep.lookalike_right += ee.sku == te["sku"]
+    _score_hand_overs(rec, ev, acct_of_visit, rep)
     truth_visits = json.loads((rec.root / "truth" / "receipts.json").read_text())["visits"]
     by_acct = {v.account: v for v in ev.visits}
     price = {p.sku: p.price_cents for p in rec.catalog.products}
@@ -180,6 +191,27 @@ def evaluate_cart(rec: Recording, ev: Evidence) -> CartReport:
     return rep
 
 
+def _score_hand_overs(rec: Recording, ev: Evidence, acct_of_visit: dict[str, str], rep: CartReport) -> None:
+    """Hand-overs across parties: the truth's against the engine's, one to one by time."""
+    truth = [e for e in rec.truth_events() if e["kind"] == "hand_over" and e.get("account") != e.get("to_account")]
+    eng = [(float(h["t"]), acct_of_visit.get(h.get("from_visit")), acct_of_visit.get(h.get("to_visit")), h.get("sku"))
+           for h in ev.hand_overs if h.get("sku") is not None]
+    rep.hand_overs_truth += len(truth)
+    used: set[int] = set()
+    for e in sorted(truth, key=lambda e: e["t"]):
+        pair = {e["account"], e["to_account"]}
+        cands = [k for k, (t, a, b, _) in enumerate(eng)
+                 if k not in used and abs(t - e["t"]) <= HAND_OVER_MATCH_S and {a, b} == pair]
+        if not cands:
+            continue
+        k = min(cands, key=lambda k: abs(eng[k][0] - e["t"]))
+        used.add(k)
+        rep.hand_overs_found += 1
+        _, a, b, sku = eng[k]
+        rep.hand_overs_right += (a, b, sku) == (e["account"], e["to_account"], e["sku"])
+    rep.hand_overs_false += len(eng) - len(used)
+
+
 def format_cart_report(rep: CartReport) -> str:
     s = rep.summary()
     lines = [
@@ -189,6 +221,8 @@ def format_cart_report(rep: CartReport) -> str:
         f"  association {s['association']:.3f}  by others within 1 m: " + ", ".join(
             f"{k}: {r}/{n}" for k, (r, n) in sorted(rep.association_by_crowd.items())),
         f"  look-alike top-1 {s['lookalike_top1']:.3f} ({rep.lookalike_right}/{rep.lookalike_all})",
+        f"  hand-overs across parties: {rep.hand_overs_truth} in the truth, {rep.hand_overs_found} found, "
+        f"{rep.hand_overs_right} read right; {rep.hand_overs_false} false",
         f"  receipts exact {s['receipt_exact']:.3f} of {s['visits']} visits   item F1 {s['item_f1']:.3f}   "
         f"overcharge {s['overcharge_cents'] / 100:.2f}   undercharge {s['undercharge_cents'] / 100:.2f}",
         f"  review rate {s['review_rate']:.3f}   auto-charged exact {s['auto_exact']:.4f} "

@@ -125,6 +125,24 @@ def test_the_hand_over_is_found_and_moves_the_item(hard_case):
     assert "hand-over" in visits[moved[0]["to_visit"]].reasons or visits[moved[0]["to_visit"]].status == "auto"
 
 
+def test_hand_overs_are_scored_found_read_right_and_false(hard_case):
+    """The hard case's one hand-over across parties (p5 gives sku-water to p6) is found and read right. Read the
+    other way round it is found but not right; a second hand-over that the truth does not have is false."""
+    from data.recording import open_recording
+    from engine.evaluate_cart import evaluate_cart, format_cart_report
+
+    rec_dir, run = hard_case
+    rec, ev = open_recording(rec_dir), load_evidence(run)
+    r = evaluate_cart(rec, ev)
+    assert (r.hand_overs_truth, r.hand_overs_found, r.hand_overs_right, r.hand_overs_false) == (1, 1, 1, 0)
+    h = next(h for h in ev.hand_overs if h["sku"])
+    ev.hand_overs = [{**h, "from_visit": h["to_visit"], "to_visit": h["from_visit"]},
+                     {**h, "t": h["t"] + 20.0}]
+    r = evaluate_cart(rec, ev)
+    assert (r.hand_overs_truth, r.hand_overs_found, r.hand_overs_right, r.hand_overs_false) == (1, 1, 0, 1)
+    assert "hand-overs across parties: 1 in the truth, 1 found, 0 read right; 1 false" in format_cart_report(r)
+
+
 def test_receipts_json_follows_the_spec(hard_case):
     import json
 
