@@ -36,6 +36,7 @@ FACING_PRIOR = 0.8
 HELD_BEFORE_S = (-1.2, -0.9, -0.6)  # when the giver still holds the item at rest, before reaching out
 HELD_AFTER_S = (0.8, 1.1, 1.4)  # when the receiver holds it, hand drawn back
 MOVED_WEIGHT = 0.25  # how much 'it left the giver's hand, was new in the receiver's' counts beside 'it was there'
+FACING_BOTH_HANDS = 1.0  # a facing meeting's product is read from either hand of each party (its wrists never met)
 HAND_OVER_BRANCH = 0.5  # a hand-over reading this likely against the likeliest is followed as a branch of its own
 HAND_OVER_WAYS = 3  # at most this many readings of one hand-over are followed
 BEAM = 4  # branches kept: which reading of a hand-over was right shows in what the parties do after it
@@ -236,6 +237,19 @@ def _held_fit(viewer: ProductViewer, track: int, hand: str, t: float, offsets: t
     return np.mean(logs, axis=0) if logs else None
 
 
+def _either_hand_fit(viewer: ProductViewer, track: int, hand: str, t: float, offsets: tuple[float, ...],
+                     skus: list[str]) -> np.ndarray | None:
+    """_held_fit of whichever of the track's two hands fits each product better."""
+    fits = [f for h in ("left", "right") if (f := _held_fit(viewer, track, h, t, offsets, skus)) is not None]
+    return np.max(fits, axis=0) if fits else None
+
+
+def _fit_of(m: Meeting) -> Callable[..., np.ndarray | None]:
+    """How a meeting's hands are read: the hand each held out, or either hand for a facing meeting, whose wrists
+    never met (which arm reached is the skeleton's guess, and a misplaced wrist looks empty)."""
+    return _either_hand_fit if m.kind == "facing" and FACING_BOTH_HANDS else _held_fit
+
+
 def _hand_sides(m: Meeting) -> dict[str | None, tuple[int, str]]:
     """Each party at a meeting: its track and the hand that track held out."""
     return {m.owners[0]: (m.a, m.hands[0]), m.owners[1]: (m.b, m.hands[1])}
@@ -269,7 +283,7 @@ def _passing_ratio(viewer: ProductViewer, m: Meeting, cart: Cart) -> float | Non
         n = np.array([cart.carrying[g][s] for s in skus], float)
         if not n.any():
             continue
-        fits = [_held_fit(viewer, *side[h], m.t, offs, skus)
+        fits = [_fit_of(m)(viewer, *side[h], m.t, offs, skus)
                 for h, offs in ((g, HELD_BEFORE_S), (r, HELD_AFTER_S), (g, HELD_AFTER_S), (r, HELD_BEFORE_S))]
         if any(f is None for f in fits):
             return None
@@ -287,14 +301,16 @@ def _hand_over_look(viewer: ProductViewer, m: Meeting) -> Callable[[str, str, li
     hold more units of it."""
     side = _hand_sides(m)
 
+    fit_of = _fit_of(m)
+
     def look(giver: str, receiver: str, skus: list[str]) -> np.ndarray | None:
-        g_before = _held_fit(viewer, *side[giver], m.t, HELD_BEFORE_S, skus)
-        r_after = _held_fit(viewer, *side[receiver], m.t, HELD_AFTER_S, skus)
+        g_before = fit_of(viewer, *side[giver], m.t, HELD_BEFORE_S, skus)
+        r_after = fit_of(viewer, *side[receiver], m.t, HELD_AFTER_S, skus)
         if g_before is None or r_after is None:
             return None
         fit = g_before + r_after
-        g_after = _held_fit(viewer, *side[giver], m.t, HELD_AFTER_S, skus)
-        r_before = _held_fit(viewer, *side[receiver], m.t, HELD_BEFORE_S, skus)
+        g_after = fit_of(viewer, *side[giver], m.t, HELD_AFTER_S, skus)
+        r_before = fit_of(viewer, *side[receiver], m.t, HELD_BEFORE_S, skus)
         if g_after is not None and r_before is not None:
             fit = fit + MOVED_WEIGHT * (fit - g_after - r_before)
         return np.exp(fit)

@@ -563,6 +563,49 @@ def test_a_hand_over_the_view_cannot_tell_is_read_from_what_the_giver_does_after
     assert {v: dict(c) for v, c in out.carrying.items() if c} == {"v1": {"sku-lime": 1}}
 
 
+def test_a_facing_meeting_reads_the_product_from_either_hand(tiny_store_dir):
+    """Seed 110's misread, by hand. v0 gives v1 a cola; v1 holds its own chips in its left hand all along. The
+    skeleton says both held out their left hand (at a facing meeting the wrists never met, so that is a guess):
+    v0's left hand shows nothing (EMPTY_P 0.02), its right the cola before (chips 0.05, cola 0.95) and nothing
+    after; v1's left shows chips (0.95, 0.05) before and after, its right nothing before and the cola after
+    (0.1, 0.9). Held-out hands only, with MOVED_WEIGHT 0.25:
+      cola v0 -> v1: g_before ln 0.02 + r_after ln 0.05 = -6.91, minus g_after ln 0.02 and r_before ln 0.05:
+        0, so -6.91;
+      chips v1 -> v0: ln 0.95 + ln 0.02 = -3.96, minus ln 0.95 and ln 0.02: 0, so -3.96: v1 'gives' its chips.
+    Either hand (each product from the hand that fits it best):
+      cola: ln 0.95 + ln 0.9 = -0.157, minus g_after ln 0.02 and r_before ln 0.05: 6.75, x 0.25: +1.69, so 1.53;
+      chips: ln 0.95 + ln 0.02 = -3.96, minus g_after ln 0.95 and r_before ln 0.05: -0.92, x 0.25: -0.23, so -4.19.
+    So a facing meeting reads the cola passed; hands that met (kind "hands") keep the held-out reading."""
+    from engine.cart import VIEW_FLOOR
+    from engine.hands import Meeting
+    from engine.receipts import _hand_over_look
+
+    cart = _bare_cart(tiny_store_dir, 2)
+    cart.carrying["v0"].update({"sku-cola": 1})
+    cart.carrying["v1"].update({"sku-chips": 1})
+    empty = [VIEW_FLOOR, VIEW_FLOOR]
+    seen = {(0, "left", True): empty, (0, "left", False): empty,
+            (0, "right", True): [0.05, 0.95], (0, "right", False): empty,
+            (1, "left", True): [0.95, 0.05], (1, "left", False): [0.95, 0.05],
+            (1, "right", True): empty, (1, "right", False): [0.1, 0.9]}
+
+    def viewer(t: float, track: int, hand: str, skus: list[str]):
+        assert skus == ["sku-chips", "sku-cola"]
+        return np.array(seen[(track, hand, t < 30.0)])
+
+    tracks = {"v0": 0, "v1": 1}
+    for kind, want in (("facing", ("v0", "v1", "sku-cola")), ("hands", ("v1", "v0", "sku-chips"))):
+        m = Meeting(0, 1, 30.0, 0.4, (4.0, 3.0, 1.1), owners=("v0", "v1"), hands=("left", "left"), kind=kind)
+        look = _hand_over_look(viewer, m)
+        either = kind == "facing"
+        cola = look("v0", "v1", ["sku-chips", "sku-cola"])[1]
+        chips = look("v1", "v0", ["sku-chips", "sku-cola"])[0]
+        assert np.log(cola) == pytest.approx(1.53 if either else -6.91, abs=0.01)
+        assert np.log(chips) == pytest.approx(-4.19 if either else -3.96, abs=0.01)
+        alts = cart.hand_over_alternatives("v0", "v1", 0.95, look, tracks)
+        assert alts[0][:3] == want
+
+
 def test_each_unit_a_giver_holds_is_as_likely_the_one_handed_over(tiny_store_dir):
     """v0 holds two limes and a chips: a hand-over the view cannot tell is a lime at 0.95 x 2/3 = 0.633."""
     cart = _bare_cart(tiny_store_dir, 2)
