@@ -36,7 +36,7 @@ FACING_PRIOR = 0.8
 HELD_BEFORE_S = (-1.2, -0.9, -0.6)  # when the giver still holds the item at rest, before reaching out
 HELD_AFTER_S = (0.8, 1.1, 1.4)  # when the receiver holds it, hand drawn back
 MOVED_WEIGHT = 0.25  # how much 'it left the giver's hand, was new in the receiver's' counts beside 'it was there'
-FACING_BOTH_HANDS = 1.0  # a facing meeting's product is read from either hand of each party (its wrists never met)
+FACING_BOTH_HANDS = True  # a facing meeting's product is read from either hand of each party (its wrists never met)
 HAND_OVER_BRANCH = 0.5  # a hand-over reading this likely against the likeliest is followed as a branch of its own
 HAND_OVER_WAYS = 3  # at most this many readings of one hand-over are followed
 BEAM = 4  # branches kept: which reading of a hand-over was right shows in what the parties do after it
@@ -278,12 +278,13 @@ def _passing_ratio(viewer: ProductViewer, m: Meeting, cart: Cart) -> float | Non
     skus = sorted(set(cart.carrying[m.owners[0]]) | set(cart.carrying[m.owners[1]]))
     if not skus:
         return None
+    fit_of = _fit_of(m)
     num, den = 0.0, 0.0
     for g, r in (m.owners, m.owners[::-1]):
         n = np.array([cart.carrying[g][s] for s in skus], float)
         if not n.any():
             continue
-        fits = [_fit_of(m)(viewer, *side[h], m.t, offs, skus)
+        fits = [fit_of(viewer, *side[h], m.t, offs, skus)
                 for h, offs in ((g, HELD_BEFORE_S), (r, HELD_AFTER_S), (g, HELD_AFTER_S), (r, HELD_BEFORE_S))]
         if any(f is None for f in fits):
             return None
@@ -300,7 +301,6 @@ def _hand_over_look(viewer: ProductViewer, m: Meeting) -> Callable[[str, str, li
     product also left the giver's hand and was new in the receiver's counts less: either party may
     hold more units of it."""
     side = _hand_sides(m)
-
     fit_of = _fit_of(m)
 
     def look(giver: str, receiver: str, skus: list[str]) -> np.ndarray | None:
