@@ -135,9 +135,7 @@ def evaluate(rec_root: Path, run: Run) -> dict:
         from engine.evidence import load_evidence
 
         rep = evaluate_cart(open_recording(rec_root), load_evidence(run.root))
-        out["cart"] = {**rep.summary(), "association_by_crowd": rep.association_by_crowd,
-                       "risk_coverage": rep.risk_coverage(),
-                       "visits": [v.__dict__ for v in rep.visits]}
+        out["cart"] = rep.as_dict()
     return out
 
 
@@ -156,22 +154,7 @@ def format_report(r: dict) -> str:
         f"{p.get('wrist_side_blind_median_m', float('nan')) * 100:.1f} cm",
     ]
     if "cart" in r:
-        c = r["cart"]
-        lines += [
-            "cart (load-cell events, association, products, receipts)",
-            f"  events: precision {c['event_precision']:.3f}  recall {c['event_recall']:.3f}  F1 {c['event_f1']:.3f}",
-            f"  association {c['association']:.3f}  by others within 1 m: " + ", ".join(
-                f"{k}: {a}/{n}" for k, (a, n) in sorted(c["association_by_crowd"].items())),
-            f"  look-alike top-1 {c['lookalike_top1']:.3f} ({c['lookalike_events']} events)",
-            f"  hand-overs across parties: {c['hand_overs']} in the truth, {c['hand_overs_found']} found, "
-            f"{c['hand_overs_right']} read right; {c['hand_overs_false']} false",
-            f"  receipts exact {c['receipt_exact']:.3f}   item F1 {c['item_f1']:.3f}   overcharge "
-            f"{c['overcharge_cents'] / 100:.2f}   undercharge {c['undercharge_cents'] / 100:.2f}",
-            f"  review rate {c['review_rate']:.3f}   auto-charged exact {c['auto_exact']:.3f} ({c['auto_wrong']} wrong)"
-            f"   ECE {c['ece']:.3f}",
-            "  risk-coverage: " + "  ".join(f"{cv:.0%}@{th:.3f}->{acc:.3f}" for cv, th, acc in c["risk_coverage"]),
-        ]
-        for v in c["visits"]:
-            if v["status"] == "auto" and not v["exact"]:
-                lines.append(f"  WRONG AUTO {v['visit']} {v['account']}: engine {v['engine']} truth {v['truth']}")
+        from engine.evaluate_cart import format_cart_lines
+
+        lines += format_cart_lines(r["cart"])
     return "\n".join(lines)

@@ -83,7 +83,9 @@ class CartReport:
             "event_precision": P, "event_recall": R, "event_f1": 2 * P * R / max(P + R, 1e-9),
             "association": self.association_right / max(self.events_matched, 1),
             "lookalike_top1": self.lookalike_right / max(self.lookalike_all, 1),
-            "lookalike_events": self.lookalike_all,
+            "lookalike_events": self.lookalike_all, "lookalike_right": self.lookalike_right,
+            "events_matched": self.events_matched, "events_truth": self.events_truth,
+            "events_engine": self.events_engine,
             "receipt_exact": float(right.mean()) if n else float("nan"),
             "item_f1": 2 * ip * ir / max(ip + ir, 1e-9),
             "overcharge_cents": self.overcharge_cents, "undercharge_cents": self.undercharge_cents,
@@ -94,6 +96,11 @@ class CartReport:
             "hand_overs": self.hand_overs_truth, "hand_overs_found": self.hand_overs_found,
             "hand_overs_right": self.hand_overs_right, "hand_overs_false": self.hand_overs_false,
         }
+
+    def as_dict(self) -> dict:
+        """The summary with its crowd split, risk-coverage and visits: what reports print and store."""
+        return {**self.summary(), "association_by_crowd": self.association_by_crowd,
+                "risk_coverage": self.risk_coverage(), "visit_rows": [v.__dict__ for v in self.visits]}
 
     def risk_coverage(self, coverages: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.98, 1.0)) -> list[tuple]:
         """(coverage, confidence at that coverage, accuracy of the most confident share)."""
@@ -213,23 +220,29 @@ def _score_hand_overs(rec: Recording, ev: Evidence, acct_of_visit: dict[str, str
 
 
 def format_cart_report(rep: CartReport) -> str:
-    s = rep.summary()
+    return "\n".join(format_cart_lines(rep.as_dict()))
+
+
+def format_cart_lines(c: dict) -> list[str]:
+    """The cart part of a report, from `CartReport.as_dict()` (the form `engine.evaluate.evaluate` returns), so
+    that `walkout evaluate` and the benchmark print the same lines."""
     lines = [
         "cart (load-cell events, association, products, receipts)",
-        f"  events: precision {s['event_precision']:.3f}  recall {s['event_recall']:.3f}  F1 {s['event_f1']:.3f}"
-        f"  ({rep.events_matched} matched of {rep.events_truth} truth, {rep.events_engine} found)",
-        f"  association {s['association']:.3f}  by others within 1 m: " + ", ".join(
-            f"{k}: {r}/{n}" for k, (r, n) in sorted(rep.association_by_crowd.items())),
-        f"  look-alike top-1 {s['lookalike_top1']:.3f} ({rep.lookalike_right}/{rep.lookalike_all})",
-        f"  hand-overs across parties: {rep.hand_overs_truth} in the truth, {rep.hand_overs_found} found, "
-        f"{rep.hand_overs_right} read right; {rep.hand_overs_false} false",
-        f"  receipts exact {s['receipt_exact']:.3f} of {s['visits']} visits   item F1 {s['item_f1']:.3f}   "
-        f"overcharge {s['overcharge_cents'] / 100:.2f}   undercharge {s['undercharge_cents'] / 100:.2f}",
-        f"  review rate {s['review_rate']:.3f}   auto-charged exact {s['auto_exact']:.4f} "
-        f"({s['auto_wrong']} wrong)   ECE {s['ece']:.3f}",
-        "  risk-coverage: " + "  ".join(f"{c:.0%}@{th:.3f}->{acc:.3f}" for c, th, acc in rep.risk_coverage()),
+        f"  events: precision {c['event_precision']:.3f}  recall {c['event_recall']:.3f}  F1 {c['event_f1']:.3f}"
+        f"  ({c['events_matched']} matched of {c['events_truth']} truth, {c['events_engine']} found)",
+        f"  association {c['association']:.3f}  by others within 1 m: " + ", ".join(
+            f"{k}: {r}/{n}" for k, (r, n) in sorted(c["association_by_crowd"].items())),
+        f"  look-alike top-1 {c['lookalike_top1']:.3f} ({c['lookalike_right']}/{c['lookalike_events']})",
+        f"  hand-overs across parties: {c['hand_overs']} in the truth, {c['hand_overs_found']} found, "
+        f"{c['hand_overs_right']} read right; {c['hand_overs_false']} false",
+        f"  receipts exact {c['receipt_exact']:.3f} of {c['visits']} visits   item F1 {c['item_f1']:.3f}   "
+        f"overcharge {c['overcharge_cents'] / 100:.2f}   undercharge {c['undercharge_cents'] / 100:.2f}",
+        f"  review rate {c['review_rate']:.3f}   auto-charged exact {c['auto_exact']:.4f} "
+        f"({c['auto_wrong']} wrong)   ECE {c['ece']:.3f}",
+        "  risk-coverage: " + "  ".join(f"{cv:.0%}@{th:.3f}->{acc:.3f}" for cv, th, acc in c["risk_coverage"]),
     ]
-    wrong_auto = [v for v in rep.visits if v.status == "auto" and not v.exact]
-    for v in wrong_auto:
-        lines.append(f"  WRONG AUTO {v.visit} {v.account}: engine {v.engine} truth {v.truth} conf {v.confidence}")
-    return "\n".join(lines)
+    for v in c["visit_rows"]:
+        if v["status"] == "auto" and not v["exact"]:
+            lines.append(f"  WRONG AUTO {v['visit']} {v['account']}: engine {v['engine']} truth {v['truth']} "
+                         f"conf {v['confidence']}")
+    return lines

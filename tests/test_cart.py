@@ -143,6 +143,25 @@ def test_hand_overs_are_scored_found_read_right_and_false(hard_case):
     assert "hand-overs across parties: 1 in the truth, 1 found, 0 read right; 1 false" in format_cart_report(r)
 
 
+def test_walkout_evaluate_prints_the_benchmarks_cart_lines_also_from_its_json(hard_case):
+    """`walkout evaluate` (engine.evaluate) and the cart benchmark print one set of cart lines; the JSON report
+    keeps the visit count and the visit rows apart and can be printed again after a round trip."""
+    import json
+
+    from data.recording import open_recording
+    from engine.evaluate import evaluate, format_report
+    from engine.evaluate_cart import evaluate_cart, format_cart_report
+    from engine.run import load_run
+
+    rec_dir, run = hard_case
+    report = evaluate(rec_dir, load_run(run))
+    cart = format_cart_report(evaluate_cart(open_recording(rec_dir), load_evidence(run)))
+    assert cart in format_report(report)
+    again = json.loads(json.dumps(report, default=float))
+    assert again["cart"]["visits"] == len(again["cart"]["visit_rows"]) > 0
+    assert cart in format_report(again)
+
+
 def test_receipts_json_follows_the_spec(hard_case):
     import json
 
