@@ -1,6 +1,6 @@
 """2D pose inference: person boxes in camera frames -> COCO-17 keypoints with scores.
 
-    est = PoseEstimator()                       # the committed weights (weights/pose_v2.pt)
+    est = PoseEstimator()                       # the committed weights (weights/pose_v4.pt)
     kps = est.predict(rgb, [(x0, y0, x1, y1)])  # (N, 17, 3): u, v in image pixels, score 0..1
     per_frame = est.predict_batch([(rgb_a, boxes_a), (rgb_b, boxes_b)])
 
@@ -25,7 +25,7 @@ import torch.nn as nn
 from engine.nn_blocks import as_rgb
 from engine.pose2d.model import ARCH, INPUT_SIZE, NUM_JOINTS, PoseNet, crop, decode, separate_pairs
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "pose_v2.pt"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "pose_v4.pt"
 Box = Sequence[float]
 
 
