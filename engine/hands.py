@@ -180,8 +180,9 @@ def facing_meetings(run: Run) -> list[Meeting]:
     Hand-overs the wrists show poorly: in the cart recordings the engine's skeleton had the held-out arm of
     giver or receiver (often both) folded or missing at most true hand-overs, so their hands never met. What
     it keeps is the stance: both stop, square to each other (shoulder lines across the line between them),
-    hips `FACING_GAP_M` apart, for `FACING_MIN_S`, and each sends a wrist `FACING_REACH_M` toward the other,
-    a motion (`FACING_TRAVEL_M`), not an item carried in front all along. People queueing or walking side by
+    hips `FACING_GAP_M` apart, for `FACING_MIN_S` (in a longer stop, its squarest stretch: `_squarest`), and
+    each sends a wrist `FACING_REACH_M` toward the other, a motion (`FACING_TRAVEL_M`), not an item carried in
+    front all along. People queueing or walking side by
     side are not square to each other; people talking rarely reach. The meeting is placed between the moments each
     reaches furthest; its `distance_m` is their wrists' distance then. Its prior (receipts.FACING_PRIOR) is lower.
     """
@@ -216,8 +217,12 @@ def facing_meetings(run: Run) -> list[Meeting]:
                 ia, ib = seen_a.argmax(axis=1), seen_b.argmax(axis=1)  # each step's further-reaching hand
                 best_a, best_b = seen_a.max(axis=1), seen_b.max(axis=1)
                 for s, e in _runs(ok):
-                    if e - s < need or not np.nanmedian(square[s:e]) < FACING_SQUARE:
+                    if e - s < need:
                         continue
+                    part = _squarest(square, s, e, need)
+                    if part is None:
+                        continue
+                    s, e = part
                     # each one's furthest reach in the stop, not necessarily at the same step: a held-out arm
                     # is often seen only every other step
                     ka, kb = s + int(np.argmax(best_a[s:e])), s + int(np.argmax(best_b[s:e]))
@@ -235,6 +240,21 @@ def facing_meetings(run: Run) -> list[Meeting]:
                                        (float(p[0]), float(p[1]), float(p[2])),
                                        hands=(HANDS[ia[ka]][0], HANDS[ib[kb]][0]), kind="facing"))
     return out
+
+
+def _squarest(square: np.ndarray, s: int, e: int, need: int) -> tuple[int, int] | None:
+    """The part of a stop (steps s..e) in which the two stand square to each other: the whole stop when its
+    median is square, else its squarest `need` steps (people often stop side by side, then turn to face each
+    other for the hand-over); None when no such stretch is square."""
+    if np.nanmedian(square[s:e]) < FACING_SQUARE:
+        return s, e
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window: no shoulders seen
+        med = np.array([np.nanmedian(square[k:k + need]) for k in range(s, e - need + 1)])
+    if not np.isfinite(med).any() or not np.nanmin(med) < FACING_SQUARE:
+        return None
+    k = s + int(np.nanargmin(med))
+    return k, k + need
 
 
 EXCHANGE_S = 1.5  # hands held out to each other, from first reaching out to drawn back

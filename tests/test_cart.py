@@ -974,6 +974,38 @@ def test_two_people_stopped_face_to_face_reaching_are_a_meeting_though_their_han
     assert hand_meetings(queue) == []
 
 
+def test_two_who_stop_side_by_side_then_turn_to_each_other_and_reach_are_a_facing_meeting():
+    """Worked by hand. A and B stand still 0.9 m apart for 4 s (20 frames at 5 Hz). For frames 0-9 their shoulder
+    lines lie along the line between them (|cos| 1: side by side, as in a queue); from frame 10 they stand square
+    (|cos| 0), and A's right and B's left wrist reach 0.3 m toward the other for frames 12-17. Over the whole stop
+    the median |cos| is 0.5, over FACING_SQUARE (0.25): as one stretch it is no meeting. Its squarest second
+    (FACING_MIN_S: 5 frames), frames 10-14, has median 0: there each reaches 0.3 m (frames 12-14), first at
+    frame 12, and each reach changes 0.3 m within a second around it: one facing meeting at t 2.4 s, hands
+    0.3 m apart. Turned side by side all along, they are no meeting."""
+    from data.world import L_SHOULDER, R_SHOULDER
+    from engine.hands import hand_meetings
+
+    def arm(x, out, sign):
+        w = (x + sign * out, -0.18, 1.0)
+        return w, ((w[0] + x) / 2, w[1], 1.2)
+
+    a_hang, a_out, b_hang, b_out = arm(0.0, 0.0, 1), arm(0.0, 0.3, 1), arm(0.9, 0.0, -1), arm(0.9, 0.3, -1)
+
+    def reach(k):
+        on = 12 <= k <= 17
+        return {(0, "right"): a_out if on else a_hang, (1, "left"): b_out if on else b_hang}
+
+    def side_by_side(run, frames):
+        for p, x in enumerate((0.0, 0.9)):
+            run.joints[frames, p, L_SHOULDER] = (x + 0.18, 0.0, 1.4)
+            run.joints[frames, p, R_SHOULDER] = (x - 0.18, 0.0, 1.4)
+        return run
+
+    ms = hand_meetings(side_by_side(_two_standing(reach, gap=0.9), slice(0, 10)))
+    assert [(m.a, m.b, m.kind, m.hands) for m in ms] == [(0, 1, "facing", ("right", "left"))]
+    assert ms[0].t == pytest.approx(2.4) and ms[0].distance_m == pytest.approx(0.3)
+    assert hand_meetings(side_by_side(_two_standing(reach, gap=0.9), slice(None))) == []
+
 def test_identity_oracle_regroups_the_engines_skeletons_by_the_truth(hard_case, tmp_path):
     """`identity_run` (bench_cart --oracle identity): a run whose tracks broke and lost their accounts comes back as
     one track per person with the truth's account, the same skeletons, and the receipts worked out by hand."""
