@@ -24,7 +24,11 @@ from labeling.models import (Correction, EngineRun, Event, Product, ReceiptLine,
 
 
 def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") -> list[str]:
-    """Add a run's visits and events; return the keys ("<recording>/<visit>") of the visits added or replaced."""
+    """Add a run's visits and events; return the keys ("<recording>/<visit>") of the visits added or replaced.
+
+    A run ingested before and processed again into the same folder is read again: its visits and events that
+    nobody has touched take the new run's word (else the workstation would show the old receipts beside the new
+    skeletons); what a person claimed, reviewed, corrected or marked stays as it is."""
     run_dir = Path(run_dir).resolve()
     run = load_run(run_dir)  # RunError: missing, broken, or a format this walkout does not read
     ev = load_evidence(run_dir)
@@ -57,16 +61,19 @@ def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") 
     for v in ev.visits:
         old = existing.get(v.visit)
         if old is not None:
-            if old.run_id == row.id:
+            if _touched(s, old):
+                if old.run_id == row.id:
+                    mine[v.visit] = old.id
+                continue
+            if old.run_id == row.id and _unchanged(s, old, v):
                 mine[v.visit] = old.id
                 continue
-            if _touched(s, old):
-                continue
+            # another run's visit, or this run's processed again into the same folder: the engine's new word
             s.execute(delete(ReceiptLine).where(ReceiptLine.visit_id == old.id))
             s.execute(delete(VisitReason).where(VisitReason.visit_id == old.id))
             s.execute(update(Event).where(Event.visit_id == old.id).values(visit_id=None))
+            action = "refresh_visit" if old.run_id == row.id else "replace_visit"
             visit = old
-            action = "replace_visit"
         else:
             visit = Visit(recording_id=rec.id, key=v.visit)
             s.add(visit)
@@ -93,19 +100,51 @@ def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") 
         key = f"{rec.key}/{v.visit}"
         added.append(key)
         audit(s, now, actor, action, "visit", visit.id, visit.id, detail={"key": key, "run": str(run_dir)})
-    have = set(s.scalars(select(Event.key).where(Event.run_id == row.id)))
+    have = {e.key: e for e in s.scalars(select(Event).where(Event.run_id == row.id))}
+    new_keys = {e.id for e in ev.events}
+    refreshed = 0
+    for key, old_e in have.items():  # a run processed again into its folder: events it no longer has go
+        if key not in new_keys and not _event_touched(s, old_e):
+            s.delete(old_e)
+            refreshed += 1
     for e in ev.events:
-        if e.id in have:
-            continue
         d = asdict(e)
         d["key"] = d.pop("id")
         d["visit_key"] = d.pop("visit")
-        s.add(Event(run_id=row.id, visit_id=mine.get(e.visit) if e.visit else None, **d))
+        old_e = have.get(e.id)
+        if old_e is None:
+            s.add(Event(run_id=row.id, visit_id=mine.get(e.visit) if e.visit else None, **d))
+        elif any(getattr(old_e, k) != val for k, val in d.items()) and not _event_touched(s, old_e):
+            for k, val in d.items():
+                setattr(old_e, k, val)
+            old_e.visit_id = mine.get(e.visit) if e.visit else None
+            refreshed += 1
+    if refreshed:
+        audit(s, now, actor, "refresh_events", "run", row.id, detail={"path": str(run_dir), "events": refreshed})
     # events of this run for visits it (re)took over, and visits re-linked above
     for vk, vid in mine.items():
         s.execute(update(Event).where(Event.run_id == row.id, Event.visit_key == vk).values(visit_id=vid))
     s.flush()
     return added
+
+
+def _unchanged(s: Session, old: Visit, v) -> bool:  # noqa: ANN001 (engine.evidence's visit)
+    """Does the stored visit say what the run's receipt says (status, confidence, reasons, tracks, lines)?"""
+    if (old.account, old.engine_status, old.engine_confidence, list(old.reasons), list(old.tracks)) != \
+            (v.account, v.status, v.confidence, list(v.reasons), list(v.tracks)):
+        return False
+    lines = s.scalars(select(ReceiptLine).where(ReceiptLine.visit_id == old.id, ReceiptLine.origin == "engine")
+                      .order_by(ReceiptLine.position))
+    return [(ln.sku, ln.qty, ln.price_cents, ln.confidence) for ln in lines] == \
+        [(ln.sku, ln.qty, ln.price_cents, ln.confidence) for ln in v.lines]
+
+
+def _event_touched(s: Session, e: Event) -> bool:
+    """Has a person marked or corrected this event? Then ingest must not change it."""
+    if e.no_event:
+        return True
+    return bool(s.scalar(select(func.count()).select_from(Correction).where(
+        Correction.entity == "event", Correction.entity_id == e.id)))
 
 
 def _touched(s: Session, v: Visit) -> bool:

@@ -191,6 +191,34 @@ def test_a_later_run_replaces_only_untouched_visits(db, tmp_path, review_run):
     assert db.visit(second).events  # the new run's events are linked to it
 
 
+def test_a_run_processed_again_into_its_folder_refreshes_what_nobody_touched(tmp_path, review_run):
+    """The same run folder ingested again after `process` rewrote it: an untouched visit and event take the new
+    confidence, a claimed visit keeps the old one, an event the run no longer has goes; again: nothing."""
+    run = tmp_path / "run"
+    shutil.copytree(review_run[1], run)
+    db = open_db(tmp_path / "again.db")
+    first, second = db.ingest_run(run)[:2]
+    assert db.claim(first, "ana")
+    rec = json.loads((run / "receipts.json").read_text())
+    before = {v["visit"]: v["confidence"] for v in rec["visits"]}
+    for v in rec["visits"]:
+        v["confidence"] = round(v["confidence"] / 2, 4)
+    (run / "receipts.json").write_text(json.dumps(rec))
+    ev = json.loads((run / "evidence.json").read_text())
+    gone = ev["events"].pop()["id"]
+    ev["events"][0]["confidence"] = 0.123
+    (run / "evidence.json").write_text(json.dumps(ev))
+    added = db.ingest_run(run)
+    assert second in added and first not in added
+    assert db.visit(first).visit.engine_confidence == before[first.split("/")[-1]]
+    assert db.visit(second).visit.engine_confidence == round(before[second.split("/")[-1]] / 2, 4)
+    with db.engine.connect() as c:
+        events = dict(c.execute(select(Event.key, Event.confidence)).all())
+    assert gone not in events and len(events) == len(ev["events"])
+    assert events[ev["events"][0]["id"]] == 0.123
+    assert db.ingest_run(run) == []
+    db.close()
+
 # -- queue and claims -----------------------------------------------------------------------------------------
 
 def test_queue_holds_review_visits_oldest_first_and_filters(db):
