@@ -58,10 +58,12 @@ def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") 
     line_ev = {(le.visit, le.line): le for le in ev.line_evidence}
     added: list[str] = []
     mine: dict[str, int] = {}  # visit id in the evidence -> database id, for visits that now come from this run
+    kept: set[int] = set()  # database ids of visits a person touched: they and their events stay as they are
     for v in ev.visits:
         old = existing.get(v.visit)
         if old is not None:
             if _touched(s, old):
+                kept.add(old.id)
                 if old.run_id == row.id:
                     mine[v.visit] = old.id
                 continue
@@ -104,7 +106,7 @@ def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") 
     new_keys = {e.id for e in ev.events}
     refreshed = 0
     for key, old_e in have.items():  # a run processed again into its folder: events it no longer has go
-        if key not in new_keys and not _event_touched(s, old_e):
+        if key not in new_keys and not _event_kept(s, old_e, kept):
             s.delete(old_e)
             refreshed += 1
     for e in ev.events:
@@ -114,7 +116,7 @@ def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") 
         old_e = have.get(e.id)
         if old_e is None:
             s.add(Event(run_id=row.id, visit_id=mine.get(e.visit) if e.visit else None, **d))
-        elif any(getattr(old_e, k) != val for k, val in d.items()) and not _event_touched(s, old_e):
+        elif any(getattr(old_e, k) != val for k, val in d.items()) and not _event_kept(s, old_e, kept):
             for k, val in d.items():
                 setattr(old_e, k, val)
             old_e.visit_id = mine.get(e.visit) if e.visit else None
@@ -139,9 +141,9 @@ def _unchanged(s: Session, old: Visit, v) -> bool:  # noqa: ANN001 (engine.evide
         [(ln.sku, ln.qty, ln.price_cents, ln.confidence) for ln in v.lines]
 
 
-def _event_touched(s: Session, e: Event) -> bool:
-    """Has a person marked or corrected this event? Then ingest must not change it."""
-    if e.no_event:
+def _event_kept(s: Session, e: Event, kept_visits: set[int]) -> bool:
+    """Must ingest leave this event as it is? When a person marked or corrected it, or touched its visit."""
+    if e.no_event or e.visit_id in kept_visits:
         return True
     return bool(s.scalar(select(func.count()).select_from(Correction).where(
         Correction.entity == "event", Correction.entity_id == e.id)))

@@ -193,7 +193,8 @@ def test_a_later_run_replaces_only_untouched_visits(db, tmp_path, review_run):
 
 def test_a_run_processed_again_into_its_folder_refreshes_what_nobody_touched(tmp_path, review_run):
     """The same run folder ingested again after `process` rewrote it: an untouched visit and event take the new
-    confidence, a claimed visit keeps the old one, an event the run no longer has goes; again: nothing."""
+    confidence, a claimed visit and its events keep the old one, an event the run no longer has goes; again:
+    nothing."""
     run = tmp_path / "run"
     shutil.copytree(review_run[1], run)
     db = open_db(tmp_path / "again.db")
@@ -207,6 +208,11 @@ def test_a_run_processed_again_into_its_folder_refreshes_what_nobody_touched(tmp
     ev = json.loads((run / "evidence.json").read_text())
     gone = ev["events"].pop()["id"]
     ev["events"][0]["confidence"] = 0.123
+    claimed = {e["id"]: e["confidence"] for e in ev["events"] if e["visit"] == first.split("/")[-1]}
+    assert claimed
+    for e in ev["events"]:
+        if e["id"] in claimed:
+            e["confidence"] = 0.456
     (run / "evidence.json").write_text(json.dumps(ev))
     added = db.ingest_run(run)
     assert second in added and first not in added
@@ -216,6 +222,7 @@ def test_a_run_processed_again_into_its_folder_refreshes_what_nobody_touched(tmp
         events = dict(c.execute(select(Event.key, Event.confidence)).all())
     assert gone not in events and len(events) == len(ev["events"])
     assert events[ev["events"][0]["id"]] == 0.123
+    assert {k: events[k] for k in claimed} == claimed
     assert db.ingest_run(run) == []
     db.close()
 
