@@ -182,9 +182,9 @@ def facing_meetings(run: Run) -> list[Meeting]:
     it keeps is the stance: both stop, square to each other (shoulder lines across the line between them),
     hips `FACING_GAP_M` apart, for `FACING_MIN_S` (in a longer stop, its squarest stretch: `_squarest`), and
     each sends a wrist `FACING_REACH_M` toward the other, a motion (`FACING_TRAVEL_M`), not an item carried in
-    front all along. People queueing or walking side by
-    side are not square to each other; people talking rarely reach. The meeting is placed between the moments each
-    reaches furthest; its `distance_m` is their wrists' distance then. Its prior (receipts.FACING_PRIOR) is lower.
+    front all along. People queueing or walking side by side are not square to each other; people talking rarely
+    reach. The meeting is placed between the moments each reaches furthest; its `distance_m` is their wrists'
+    distance then. Its prior (receipts.FACING_PRIOR) is lower.
     """
     T, P = run.joints.shape[:2]
     out: list[Meeting] = []

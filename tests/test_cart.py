@@ -1006,6 +1006,7 @@ def test_two_who_stop_side_by_side_then_turn_to_each_other_and_reach_are_a_facin
     assert ms[0].t == pytest.approx(2.4) and ms[0].distance_m == pytest.approx(0.3)
     assert hand_meetings(side_by_side(_two_standing(reach, gap=0.9), slice(None))) == []
 
+
 def test_identity_oracle_regroups_the_engines_skeletons_by_the_truth(hard_case, tmp_path):
     """`identity_run` (bench_cart --oracle identity): a run whose tracks broke and lost their accounts comes back as
     one track per person with the truth's account, the same skeletons, and the receipts worked out by hand."""

@@ -226,6 +226,7 @@ def test_a_run_processed_again_into_its_folder_refreshes_what_nobody_touched(tmp
     assert db.ingest_run(run) == []
     db.close()
 
+
 # -- queue and claims -----------------------------------------------------------------------------------------
 
 def test_queue_holds_review_visits_oldest_first_and_filters(db):
