@@ -28,7 +28,8 @@ def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") 
 
     A run ingested before and processed again into the same folder is read again: its visits and events that
     nobody has touched take the new run's word (else the workstation would show the old receipts beside the new
-    skeletons); what a person claimed, reviewed, corrected or marked stays as it is."""
+    skeletons), and its untouched visits the new run no longer has go; what a person claimed, reviewed,
+    corrected or marked stays as it is."""
     run_dir = Path(run_dir).resolve()
     run = load_run(run_dir)  # RunError: missing, broken, or a format this walkout does not read
     ev = load_evidence(run_dir)
@@ -102,6 +103,7 @@ def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") 
         key = f"{rec.key}/{v.visit}"
         added.append(key)
         audit(s, now, actor, action, "visit", visit.id, visit.id, detail={"key": key, "run": str(run_dir)})
+    _drop_vanished(s, row, existing, {v.visit for v in ev.visits}, now, actor)
     have = {e.key: e for e in s.scalars(select(Event).where(Event.run_id == row.id))}
     new_keys = {e.id for e in ev.events}
     refreshed = 0
@@ -128,6 +130,22 @@ def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") 
         s.execute(update(Event).where(Event.run_id == row.id, Event.visit_key == vk).values(visit_id=vid))
     s.flush()
     return added
+
+
+def _drop_vanished(s: Session, row: EngineRun, existing: dict[str, Visit], keys: set[str], now: datetime,
+                   actor: str) -> None:
+    """A run processed again into its folder that no longer has one of its visits (the tracker now joins two
+    tracks, say): the stale visit goes unless a person touched it, so the queue never offers a receipt the
+    engine has taken back. Its events stay for the event pass to refresh or drop."""
+    for key, old in existing.items():
+        if key in keys or old.run_id != row.id or _touched(s, old):
+            continue
+        s.execute(update(Event).where(Event.visit_id == old.id).values(visit_id=None))
+        s.execute(delete(ReceiptLine).where(ReceiptLine.visit_id == old.id))
+        s.execute(delete(VisitReason).where(VisitReason.visit_id == old.id))
+        audit(s, now, actor, "drop_visit", "visit", old.id, old.id,
+              detail={"key": f"{old.recording.key}/{key}", "run": row.path})
+        s.delete(old)
 
 
 def _unchanged(s: Session, old: Visit, v) -> bool:  # noqa: ANN001 (engine.evidence's visit)

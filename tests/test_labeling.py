@@ -227,6 +227,34 @@ def test_a_run_processed_again_into_its_folder_refreshes_what_nobody_touched(tmp
     db.close()
 
 
+def test_a_run_processed_again_without_a_visit_drops_it_unless_someone_touched_it(tmp_path, review_run):
+    """Process rewrote the folder and two of its visits are gone (tracks joined, say): the untouched one leaves
+    the database with its lines, audited; the claimed one stays as the reviewer has it."""
+    run = tmp_path / "run"
+    shutil.copytree(review_run[1], run)
+    db = open_db(tmp_path / "drop.db")
+    keys = db.ingest_run(run)
+    assert len(keys) >= 3
+    claimed, dropped = keys[0], keys[-1]
+    assert db.claim(claimed, "ana")
+    gone = {claimed.split("/")[-1], dropped.split("/")[-1]}
+    rec = json.loads((run / "receipts.json").read_text())
+    rec["visits"] = [v for v in rec["visits"] if v["visit"] not in gone]
+    (run / "receipts.json").write_text(json.dumps(rec))
+    db.ingest_run(run)
+    with pytest.raises(NotFoundError):
+        db.visit(dropped)
+    assert db.visit(claimed).visit.claimed_by == "ana"
+    assert [a.action for a in db.audit_log()].count("drop_visit") == 1
+    with db.engine.connect() as c:
+        assert not c.execute(select(Visit.id).where(Visit.key == dropped.split("/")[-1])).all()
+        assert c.execute(select(ReceiptLine.id).join(Visit)).all()
+        assert not c.execute(select(Event.id).where(Event.visit_key == dropped.split("/")[-1],
+                                                    Event.visit_id.is_not(None))).all()
+    assert db.ingest_run(run) == []
+    db.close()
+
+
 # -- queue and claims -----------------------------------------------------------------------------------------
 
 def test_queue_holds_review_visits_oldest_first_and_filters(db):
