@@ -111,6 +111,37 @@ def weight_likelihood(delta_g: float, sd_g: float, unit_g: float, unit_sd: float
     return math.exp(count_loglik(delta_g, sd_g, unit_g, unit_sd, signed_qty))
 
 
+HandOverViews = Callable[[str, str, list[str]], "np.ndarray | None"]  # (party, "before" | "after", skus) -> p
+HELD_ON_TOP = 0.7  # how often the product passing is the one a hand shows, beside the other units it holds
+VIEWS_PER_LOOK = 3  # a view is the mean log-probability over this many moments: its weight as evidence
+
+
+def _shows(p: np.ndarray | None, skus: list[str], units: Counter[str], focus: str | None = None) -> float:
+    """How likely a hand's view p is if the hand holds `units` (weights), `focus` among them the product it
+    shows HELD_ON_TOP of the time; 1 (no evidence) when never seen. An empty hand shows any one product as
+    seldom as a view ever rules one out (VIEW_FLOOR, the viewer's value for a hand that holds none of them)."""
+    if p is None:
+        return 1.0
+    total = sum(units.values())
+    if total <= 0:
+        return VIEW_FLOOR
+    mixed = sum(w * float(p[skus.index(sku)]) for sku, w in units.items()) / total
+    if focus is None:
+        return mixed
+    return HELD_ON_TOP * float(p[skus.index(focus)]) + (1.0 - HELD_ON_TOP) * mixed
+
+
+def _explains(seen: dict[tuple[str, str], "np.ndarray | None"], skus: list[str], hands: dict[str, Counter[str]],
+              g: str, r: str, sku: str) -> float:
+    """Likelihood of the four views of a meeting if sku passed from g to r (see hand_over_alternatives)."""
+    g_after, r_after = Counter(hands[g]), Counter(hands[r])
+    g_after[sku] -= min(1.0, g_after[sku])
+    r_after[sku] += 1.0
+    like = (_shows(seen[(g, "before")], skus, hands[g], sku) * _shows(seen[(r, "after")], skus, r_after, sku)
+            * _shows(seen[(g, "after")], skus, +g_after) * _shows(seen[(r, "before")], skus, hands[r]))
+    return like ** VIEWS_PER_LOOK
+
+
 class Cart:
     """The store's state as the engine believes it: what each party carries and each bin holds.
 
@@ -447,43 +478,49 @@ class Cart:
         self._restore(after)
         return apart
 
-    def hand_over(self, t: float, a: str, b: str, strength: float,
-                  look: Callable[[str, str, list[str]], "np.ndarray | None"] | None = None,
+    def hand_over(self, t: float, a: str, b: str, strength: float, views: HandOverViews | None = None,
                   tracks: dict[str, int] | None = None) -> Transfer:
         """Something may have passed between parties a and b at t (probability `strength`): who gave what.
 
-        Each (giver, product) among what either party carries shares `strength`, weighed by the
-        product classifier (`look(giver, receiver, skus)`, when given: how well each product fits
-        'in the giver's hand before, in the receiver's after', comparable across both directions).
-        The reading applied is the likeliest receipt change: no hand-over when that is likelier
-        than any one (giver, product); its posterior is what the visits' confidence keeps. `tracks` (each
-        party's track whose hand met) weighs what the giving hand itself took above what a party mate took."""
-        tracks = tracks or {}
-        alts = self.hand_over_alternatives(a, b, strength, look, tracks)
+        The reading applied is the likeliest receipt change (`hand_over_alternatives`): no hand-over when that
+        is likelier than any one (giver, product); its posterior is what the visits' confidence keeps."""
+        alts = self.hand_over_alternatives(a, b, strength, views, tracks)
         return self.apply_hand_over(t, a, b, alts[0], alts, tracks)
 
-    def hand_over_alternatives(self, a: str, b: str, strength: float,
-                               look: Callable[[str, str, list[str]], "np.ndarray | None"] | None = None,
+    def hand_over_alternatives(self, a: str, b: str, strength: float, views: HandOverViews | None = None,
                                tracks: dict[str, int] | None = None) -> list[tuple[str, str, str | None, float]]:
         """What may have passed at a meeting of parties a and b, likeliest first: (giver, receiver, sku or None
-        for nothing, probability)."""
+        for nothing, probability).
+
+        `strength` is shared among the (giver, product) readings. A priori either party is as likely the giver,
+        and each unit it carries as likely the one passed, the meeting hand's own units more than its party
+        mates' (`tracks`: each party's track whose hand met). `views(party, "before" | "after", skus)` (the
+        product classifier on each party's meeting hand before and after, when given) then weighs each reading
+        by how well it explains all four views at once: the giver's hand shows the product before and what it
+        keeps after, the receiver's what it has before and the product after. So a receiver's own item in its
+        hand before the meeting is not read as passed the other way when the giver's hand never showed it and
+        the receiver's shows the other product after."""
         tracks = tracks or {}
         options = [(g, r, sku) for g, r in ((a, b), (b, a)) for sku in self.carrying[g]]
-        weights = np.ones(len(options))
-        skus = sorted({sku for _, _, sku in options})
-        if look is not None and len(skus) > 1:
-            fits = {(g, r): look(g, r, skus) for g, r in ((a, b), (b, a)) if self.carrying[g]}
-            if all(f is not None for f in fits.values()):
-                weights = np.array([float(fits[(g, r)][skus.index(sku)]) for g, r, sku in options])
-        # each unit a party holds is a priori as likely the one passed (two of a product: twice as likely), the
-        # giving hand's own units more than its party mates'
-        weights = weights * np.array([self.carrying[g][sku] * self.own_hand(g, tracks.get(g, NOBODY), sku, 1)
-                                      for g, _, sku in options])
-        weights = weights / weights.sum() if len(weights) else weights
-        alts: list[tuple[str, str, str | None, float]] = [(a, b, None, 1.0 - strength if options else 1.0)]
+        if not options:
+            return [(a, b, None, 1.0)]
+        hands = {p: self._hand_units(p, tracks.get(p, NOBODY)) for p in (a, b)}
+        givers = {g for g, _, _ in options}
+        weights = np.array([hands[g][sku] / sum(hands[g].values()) / len(givers) for g, _, sku in options])
+        if views is not None:
+            skus = sorted(set(self.carrying[a]) | set(self.carrying[b]))
+            seen = {(p, when): views(p, when, skus) for p in (a, b) for when in ("before", "after")}
+            weights = weights * np.array([_explains(seen, skus, hands, g, r, sku) for g, r, sku in options])
+        weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(options), 1.0 / len(options))
+        alts: list[tuple[str, str, str | None, float]] = [(a, b, None, 1.0 - strength)]
         alts += [(g, r, sku, float(strength * w)) for (g, r, sku), w in zip(options, weights)]
         alts.sort(key=lambda x: -x[3])
         return alts
+
+    def _hand_units(self, visit: str, track: int) -> Counter[str]:
+        """How likely each product the party carries is in its meeting hand: each unit the track itself took
+        counts 1, a party mate's OTHER_HAND (own_hand)."""
+        return Counter({sku: n * self.own_hand(visit, track, sku, 1) for sku, n in self.carrying[visit].items()})
 
     def apply_hand_over(self, t: float, a: str, b: str, pick: tuple[str, str, str | None, float],
                         alts: list[tuple[str, str, str | None, float]], tracks: dict[str, int] | None = None

@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 
 from data.recording import Recording, open_recording
-from engine.cart import (LEVEL_RANGE_G, NOBODY, SPLIT_JOIN_S, VIEW_FLOOR, Cart, Hypothesis, ProductViewer, Reading,
-                         Transfer)
+from engine.cart import (LEVEL_RANGE_G, NOBODY, SPLIT_JOIN_S, VIEW_FLOOR, Cart, HandOverViews, Hypothesis,
+                         ProductViewer, Reading, Transfer)
 from engine.evidence import Alternative, Event, Evidence, LineEvidence, ReceiptLine, Visit
 from engine.hands import Meeting, box_distance, hand_meetings
 from engine.looks import PartyOwners
@@ -35,7 +35,6 @@ HANDS_MEET_M = 0.13  # hands this close, both held out, both people still: a han
 FACING_PRIOR = 0.8
 HELD_BEFORE_S = (-1.2, -0.9, -0.6)  # when the giver still holds the item at rest, before reaching out
 HELD_AFTER_S = (0.8, 1.1, 1.4)  # when the receiver holds it, hand drawn back
-MOVED_WEIGHT = 0.25  # how much 'it left the giver's hand, was new in the receiver's' counts beside 'it was there'
 FACING_BOTH_HANDS = True  # a facing meeting's product is read from either hand of each party (its wrists never met)
 HAND_OVER_BRANCH = 0.5  # a hand-over reading this likely against the likeliest is followed as a branch of its own
 HAND_OVER_WAYS = 3  # at most this many readings of one hand-over are followed
@@ -165,9 +164,9 @@ def replay(cart: Cart, timeline: list[tuple[float, int, object]], viewer: Produc
                 grown.append(_Branch(br.logp + ev, br.cart, br.readings + got, br.transfers))
                 continue
             strength = hand_over_strength(item, viewer, br.cart)
-            look = _hand_over_look(viewer, item) if viewer is not None else None
+            views = _hand_over_views(viewer, item) if viewer is not None else None
             tracks = {item.owners[0]: item.a, item.owners[1]: item.b}
-            alts = br.cart.hand_over_alternatives(item.owners[0], item.owners[1], strength, look, tracks)
+            alts = br.cart.hand_over_alternatives(item.owners[0], item.owners[1], strength, views, tracks)
             picks = alts[:1] + [x for x in alts[1:HAND_OVER_WAYS] if x[3] >= HAND_OVER_BRANCH * alts[0][3]]
             for k, pick in enumerate(picks):
                 c = br.cart.clone() if k < len(picks) - 1 else br.cart
@@ -294,27 +293,17 @@ def _passing_ratio(viewer: ProductViewer, m: Meeting, cart: Cart) -> float | Non
     return num / den if den else None
 
 
-def _hand_over_look(viewer: ProductViewer, m: Meeting) -> Callable[[str, str, list[str]], np.ndarray | None]:
-    """How well each product fits a hand-over from giver to receiver: in the giver's held-out hand
-    before the meeting and in the receiver's after it. Where the two hands meet both are in one
-    crop (and the receiver's own items with them); apart, each hand shows what it holds. That the
-    product also left the giver's hand and was new in the receiver's counts less: either party may
-    hold more units of it."""
+def _hand_over_views(viewer: ProductViewer, m: Meeting) -> HandOverViews:
+    """What each party's meeting hand shows before the meeting (the giver's still holds the item at rest) and
+    after it (the receiver's holds it, hand drawn back): the cart weighs every reading by all four views
+    (Cart.hand_over_alternatives). Where the two hands meet both are in one crop, so that moment says little."""
     side = _hand_sides(m)
     fit_of = _fit_of(m)
 
-    def look(giver: str, receiver: str, skus: list[str]) -> np.ndarray | None:
-        g_before = fit_of(viewer, *side[giver], m.t, HELD_BEFORE_S, skus)
-        r_after = fit_of(viewer, *side[receiver], m.t, HELD_AFTER_S, skus)
-        if g_before is None or r_after is None:
-            return None
-        fit = g_before + r_after
-        g_after = fit_of(viewer, *side[giver], m.t, HELD_AFTER_S, skus)
-        r_before = fit_of(viewer, *side[receiver], m.t, HELD_BEFORE_S, skus)
-        if g_after is not None and r_before is not None:
-            fit = fit + MOVED_WEIGHT * (fit - g_after - r_before)
-        return np.exp(fit)
-    return look
+    def views(party: str, when: str, skus: list[str]) -> np.ndarray | None:
+        f = fit_of(viewer, *side[party], m.t, HELD_BEFORE_S if when == "before" else HELD_AFTER_S, skus)
+        return None if f is None else np.exp(f)
+    return views
 
 
 def unseen_beside(run: Run, taker: int, t0: float, t1: float) -> list[int]:

@@ -300,24 +300,39 @@ def test_three_reaches_need_the_units_to_be_there(tiny_store_dir):
         assert sum(x.qty for x in h.parts() if x.kind == "take" and x.sku == "sku-cola") <= 1
 
 
-def test_hand_over_product_is_what_moved_from_the_givers_hand_to_the_receivers(tiny_store_dir):
-    """v0 carries cola and chips, v1 carries water. The view fits 'chips in v0's hand before, in v1's
-    after' best; looking at the meeting point alone (both hands, v1's water with them) would not say."""
+def test_a_receivers_own_item_in_hand_is_not_read_as_passed_the_other_way(tiny_store_dir):
+    """Seed 106's misread, by hand. v0 carries chips and cola and gives v1 the chips; v1 carries two waters, one
+    in its receiving hand all along. Views over [chips, cola, water]: v0's hand before shows nothing (the
+    viewer's empty value, 0.02 each), after (0.3, 0.4, 0.3) (v1's hand still near); v1's before water (0.1,
+    0.1, 0.8), after chips (0.6, 0.2, 0.2). The old reading ('the product in the giver's hand before, the
+    receiver's after', times how much it moved) had water from v1 to v0 at 0.94. Each reading against all
+    four views (on top 0.7, cubed for the three moments of a view; prior: either party 1/2, then its units):
+      chips v0 -> v1: 0.02 x (0.7 x 0.6 + 0.3 x (0.2 + 0.2 + 0.6) / 3 = 0.52) x cola 0.4 x water 0.8
+        = 0.003328, cubed 3.686e-8, x 1/4 = 9.215e-9;
+      cola v0 -> v1: 0.02 x (0.7 x 0.2 + 0.3 x 0.6 / 3 = 0.2) x chips 0.3 x 0.8 = 0.00096, cubed x 1/4 = 2.212e-10;
+      water v1 -> v0: 0.8 x (0.7 x 0.3 + 0.3 x 1.0 / 3 = 0.31) x water 0.2 x (v0 before: 0.02)
+        = 0.000992, cubed x 1/2 = 4.881e-10.
+    Chips passed at 0.95 x 9.215 / 9.924 = 0.882."""
+    from engine.cart import VIEW_FLOOR
+
     cart = _bare_cart(tiny_store_dir, 2)
     cart.carrying["v0"].update({"sku-cola": 1, "sku-chips": 1})
-    cart.carrying["v1"].update({"sku-water": 1})
-    fit = {("v0", "v1"): {"sku-chips": 0.6, "sku-cola": 0.1, "sku-water": 0.02},
-           ("v1", "v0"): {"sku-chips": 0.05, "sku-cola": 0.02, "sku-water": 0.2}}
+    cart.carrying["v1"].update({"sku-water": 2})
+    seen = {("v0", "before"): [VIEW_FLOOR] * 3, ("v0", "after"): [0.3, 0.4, 0.3],
+            ("v1", "before"): [0.1, 0.1, 0.8], ("v1", "after"): [0.6, 0.2, 0.2]}
 
-    def look(giver: str, receiver: str, skus: list[str]) -> np.ndarray:
-        return np.array([fit[(giver, receiver)][s] for s in skus])
+    def views(party: str, when: str, skus: list[str]) -> np.ndarray:
+        assert skus == ["sku-chips", "sku-cola", "sku-water"]
+        return np.array(seen[(party, when)])
 
-    tr = cart.hand_over(20.0, "v0", "v1", 0.95, look)
-    # weights over (v0 cola, v0 chips, v1 water): 0.1, 0.6, 0.2 of 0.9 -> chips from v0 at 0.95 * 2/3
+    alts = cart.clone().hand_over_alternatives("v0", "v1", 0.95, views)
+    got = {(g, r, sku): p for g, r, sku, p in alts}
+    assert got[("v0", "v1", "sku-chips")] == pytest.approx(0.95 * 9.215 / 9.924, abs=2e-3)
+    assert got[("v1", "v0", "sku-water")] == pytest.approx(0.95 * 0.4881 / 9.924, abs=2e-3)
+    tr = cart.hand_over(20.0, "v0", "v1", 0.95, views)
     assert (tr.giver, tr.receiver, tr.sku) == ("v0", "v1", "sku-chips")
-    assert tr.posterior == pytest.approx(0.95 * 0.6 / 0.9)
     assert dict(cart.carrying["v0"]) == {"sku-cola": 1}
-    assert dict(cart.carrying["v1"]) == {"sku-water": 1, "sku-chips": 1}
+    assert dict(cart.carrying["v1"]) == {"sku-water": 2, "sku-chips": 1}
 
 
 def test_hands_meeting_at_a_shelf_are_a_hand_over_only_when_no_load_moved_there(tiny_store_dir):
@@ -583,25 +598,28 @@ def test_a_hand_over_the_view_cannot_tell_is_read_from_what_the_giver_does_after
 
 
 def test_a_facing_meeting_reads_the_product_from_either_hand(tiny_store_dir):
-    """Seed 110's misread, by hand. v0 gives v1 a cola; v1 holds its own chips in its left hand all along. The
+    """Seed 110's meeting, by hand. v0 gives v1 a cola; v1 holds its own chips in its left hand all along. The
     skeleton says both held out their left hand (at a facing meeting the wrists never met, so that is a guess):
     v0's left hand shows nothing (EMPTY_P 0.02), its right the cola before (chips 0.05, cola 0.95) and nothing
     after; v1's left shows chips (0.95, 0.05) before and after, its right nothing before and the cola after
-    (0.1, 0.9). Held-out hands only, with MOVED_WEIGHT 0.25:
-      cola v0 -> v1: g_before ln 0.02 + r_after ln 0.05 = -6.91, minus g_after ln 0.02 and r_before ln 0.05:
-        0, so -6.91;
-      chips v1 -> v0: ln 0.95 + ln 0.02 = -3.96, minus ln 0.95 and ln 0.02: 0, so -3.96: v1 'gives' its chips.
-    Either hand (each product from the hand that fits it best):
-      cola: ln 0.95 + ln 0.9 = -0.157, minus g_after ln 0.02 and r_before ln 0.05: 6.75, x 0.25: +1.69, so 1.53;
-      chips: ln 0.95 + ln 0.02 = -3.96, minus g_after ln 0.95 and r_before ln 0.05: -0.92, x 0.25: -0.23, so -4.19.
-    So a facing meeting reads the cola passed; hands that met (kind "hands") keep the held-out reading."""
+    (0.1, 0.9). A facing meeting's views take each product from the hand that fits it best: v0 before (0.05,
+    0.95), after (0.02, 0.02); v1 before (0.95, 0.05), after (0.95, 0.9). Each reading against the four views
+    (on top 0.7; cubed; prior 1/2 each):
+      cola v0 -> v1: 0.95 x (0.7 x 0.9 + 0.3 x 1.85 / 2 = 0.9075) x (empty) 0.02 x 0.95 = 0.016380, cubed 4.395e-6;
+      chips v1 -> v0: 0.95 x 0.02 x (empty) 0.02 x cola 0.95 = 0.000361, cubed 4.70e-11.
+    Held-out left hands only (a meeting of hands): v0 (0.02, 0.02) both times, v1 (0.95, 0.05) both times:
+      cola: 0.02 x (0.7 x 0.05 + 0.3 x 1.0 / 2 = 0.185) x 0.02 x 0.95 = 7.03e-5, cubed 3.474e-13;
+      chips: 0.95 x 0.02 x 0.02 x 0.02 = 7.6e-6, cubed 4.39e-16.
+    So both read the cola passed (the old reading from held-out hands had v1 'give' its chips), the facing one
+    all but surely."""
     from engine.cart import VIEW_FLOOR
     from engine.hands import Meeting
-    from engine.receipts import _hand_over_look
+    from engine.receipts import _hand_over_views
 
     cart = _bare_cart(tiny_store_dir, 2)
     cart.carrying["v0"].update({"sku-cola": 1})
     cart.carrying["v1"].update({"sku-chips": 1})
+    cart.held["v0"][(0, "sku-cola")] = cart.held["v1"][(1, "sku-chips")] = 1  # each in the meeting track's hands
     empty = [VIEW_FLOOR, VIEW_FLOOR]
     seen = {(0, "left", True): empty, (0, "left", False): empty,
             (0, "right", True): [0.05, 0.95], (0, "right", False): empty,
@@ -613,16 +631,18 @@ def test_a_facing_meeting_reads_the_product_from_either_hand(tiny_store_dir):
         return np.array(seen[(track, hand, t < 30.0)])
 
     tracks = {"v0": 0, "v1": 1}
-    for kind, want in (("facing", ("v0", "v1", "sku-cola")), ("hands", ("v1", "v0", "sku-chips"))):
+    skus = ["sku-chips", "sku-cola"]
+    for kind, cola in (("facing", 4.395e-6 / (4.395e-6 + 4.70e-11)), ("hands", 3.474e-13 / (3.474e-13 + 4.39e-16))):
         m = Meeting(0, 1, 30.0, 0.4, (4.0, 3.0, 1.1), owners=("v0", "v1"), hands=("left", "left"), kind=kind)
-        look = _hand_over_look(viewer, m)
-        either = kind == "facing"
-        cola = look("v0", "v1", ["sku-chips", "sku-cola"])[1]
-        chips = look("v1", "v0", ["sku-chips", "sku-cola"])[0]
-        assert np.log(cola) == pytest.approx(1.53 if either else -6.91, abs=0.01)
-        assert np.log(chips) == pytest.approx(-4.19 if either else -3.96, abs=0.01)
-        alts = cart.hand_over_alternatives("v0", "v1", 0.95, look, tracks)
-        assert alts[0][:3] == want
+        views = _hand_over_views(viewer, m)
+        if kind == "facing":
+            assert views("v0", "before", skus) == pytest.approx([0.05, 0.95])
+            assert views("v1", "after", skus) == pytest.approx([0.95, 0.9])
+        else:
+            assert views("v1", "after", skus) == pytest.approx([0.95, 0.05])
+        alts = cart.hand_over_alternatives("v0", "v1", 0.95, views, tracks)
+        assert alts[0][:3] == ("v0", "v1", "sku-cola")
+        assert alts[0][3] == pytest.approx(0.95 * cola, rel=1e-3)
 
 
 def test_each_unit_a_giver_holds_is_as_likely_the_one_handed_over(tiny_store_dir):
