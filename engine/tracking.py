@@ -171,6 +171,10 @@ class LinkerConfig:
     stitch_s: float = 10.0  # offline, a track lost mid-floor continues in one born mid-floor this soon after (0: off)
     stitch_max_cost: float = 1.2  # ... when their looks (the lost one's last, the new one's first) are this close
     stitch_look_s: float = 5.0  # ... each look read over this long of its own body
+    # ... also when the new one was born up to this long before the lost one's last sample: a track that lost its
+    # body in a jam often took a neighbour's detection for its last steps, while its own body, seen alone, started
+    # a new track (those last samples were the neighbour's and are dropped)
+    stitch_overlap_s: float = 0.5
 
     def with_values(self, values: dict[str, float]) -> "LinkerConfig":
         """This config with some numbers changed (a benchmark's `--linker NAME=VALUE`); an unknown name is refused."""
@@ -413,6 +417,14 @@ class _Body:
 
     def set_samples(self, before: list, after: list) -> None:
         self.times, self.joints, self.conf, self.floor, self.raw_floor = [b + a for b, a in zip(before, after)]
+
+
+def _kept_before(a: "_Body", t: float, overlap_s: float) -> int:
+    """How many of a's samples come before t (a's samples at or after it are dropped when a continues in a track
+    born at t); 0 when a runs on more than overlap_s past t (a body of its own, not a lost one)."""
+    if not a.times or a.times[-1] - t > overlap_s:
+        return 0
+    return int(np.searchsorted(np.asarray(a.times), t - 1e-9))
 
 
 def floor_point(p: Pose3D, min_conf: float = 0.3, max_spread_m: float = 0.45) -> np.ndarray:
@@ -827,10 +839,13 @@ class Linker:
             for i, a in enumerate(lost):
                 tail = self._own_look(a, last=True)
                 for j, b in enumerate(new):
-                    gap = b.times[0] - a.times[-1]
-                    if not 0 < gap <= cfg.stitch_s:  # (also keeps a track from its own samples)
+                    n = _kept_before(a, b.times[0], cfg.stitch_overlap_s)
+                    if n == 0 or b is a:
                         continue
-                    if np.linalg.norm(b.raw_floor[0] - a.raw_floor[-1]) > 1.0 + cfg.relink_speed * gap:
+                    gap = b.times[0] - a.times[n - 1]
+                    if not 0 < gap <= cfg.stitch_s:
+                        continue
+                    if np.linalg.norm(b.raw_floor[0] - a.raw_floor[n - 1]) > 1.0 + cfg.relink_speed * gap:
                         continue
                     d, info, var = _look_distance(tail, heads[j], cfg)
                     if info and d <= cfg.stitch_max_cost:
@@ -858,8 +873,11 @@ class Linker:
         return _Look.of(_unit(np.mean(apps, 0)) if apps else None, [h for _, _, h, _ in use])
 
     def _join_tracks(self, a: _Body, b: _Body) -> None:
-        """b's samples continue a's track (b's identity is folded into a's, and every mention of it renamed)."""
+        """b's samples continue a's track (b's identity is folded into a's, and every mention of it renamed). a's own
+        samples from b's birth on, if any, were another body's (_kept_before) and go."""
         ia, ib = a.ident, b.ident
+        n = _kept_before(a, b.times[0], np.inf)
+        a.set_samples([x[:n] for x in (a.times, a.joints, a.conf, a.floor, a.raw_floor)], [[]] * 5)
         ia.gaps.append((float(a.times[-1]), float(b.times[0])))
         ia.gaps += ib.gaps
         ia.tangled += ib.tangled

@@ -615,6 +615,64 @@ def test_someone_of_another_stature_is_not_stitched_to_a_lost_track(store):
     assert sum(tr.account is None and "born-outside-entry" in tr.flags for tr in tracks) == 1, info
 
 
+def _body(key: int, samples: list[tuple[float, float, float]], look: np.ndarray, cfg: LinkerConfig):
+    """A confirmed body of the linker with these (t, x, y) samples, all of them its own, read as `look` at 1.72 m."""
+    from engine.tracking import _Body
+
+    J = np.full((17, 3), np.nan)
+    J[11:13] = [[samples[0][1], samples[0][2], 0.9]] * 2
+    b = _Body(key, samples[0][0], Pose3D(samples[0][0], J, np.ones(17), np.zeros(17)), cfg)
+    for t, x, y in samples:
+        b.times.append(t)
+        b.joints.append(np.zeros((17, 3)))
+        b.conf.append(np.ones(17))
+        b.floor.append(np.array([x, y]))
+        b.raw_floor.append(np.array([x, y]))
+        b.look_log.append((t, look, 1.72, False))
+    b.confirmed = True
+    return b
+
+
+def test_a_track_whose_last_step_took_a_neighbours_place_is_stitched_to_its_own_body_born_then(store):
+    """Seed 10's jam, by hand. A walks (4.0, 2.0) -> (4.4, 2.0) from 8.0 to 9.0 s; at 9.2 s its last sample jumps 1 m
+    to (5.4, 2.0), a neighbour's place (4.8 m/s: nobody walks that), and it is lost. At 9.2 s, where A was, a track
+    is born mid-floor and walks on in A's looks. Its birth is not after A's last sample, so it used to keep a
+    track of its own; now A's samples from that birth on (the neighbour's) go and A continues in it: one track,
+    `stitched`, whose samples never visit (5.4, 2.0)."""
+    cfg = LinkerConfig()
+    lk = Linker(store, [], config=cfg)
+    red = np.array([1.0, 0.0, 0.0])
+    a = _body(1, [(8.0 + 0.2 * k, 4.0 + 0.1 * k, 2.0) for k in range(6)] + [(9.2, 5.4, 2.0)], red, cfg)
+    a.end_reason = "lost"
+    a.ident.born_in_entry = True
+    b = _body(2, [(9.2 + 0.2 * k, 4.5 + 0.1 * k, 2.0) for k in range(10)], red, cfg)
+    b.end_reason = "exit"
+    b.ident.flags.append("born-outside-entry")
+    lk.ended = [a, b]
+    lk._stitch()
+    assert lk.ended == [a] and "stitched" in a.ident.flags and "born-outside-entry" not in a.ident.flags
+    assert a.times == [8.0 + 0.2 * k for k in range(6)] + [9.2 + 0.2 * k for k in range(10)]
+    assert [list(f) for f in a.floor[5:7]] == [[4.5, 2.0], [4.5, 2.0]]  # A's last own step, then its body reborn
+    assert a.end_reason == "exit"
+
+
+def test_a_track_that_ran_on_long_after_a_birth_is_not_stitched_to_it(store):
+    """The same two, but A ran on 1.2 s past the birth (past stitch_overlap_s): two bodies at once, not one lost,
+    so the newborn keeps its own track."""
+    cfg = LinkerConfig()
+    lk = Linker(store, [], config=cfg)
+    red = np.array([1.0, 0.0, 0.0])
+    a = _body(1, [(8.0 + 0.2 * k, 4.0 + 0.1 * k, 2.0) for k in range(12)], red, cfg)
+    a.end_reason = "lost"
+    a.ident.born_in_entry = True
+    b = _body(2, [(9.0 + 0.2 * k, 4.5 + 0.1 * k, 2.0) for k in range(10)], red, cfg)
+    b.end_reason = "exit"
+    b.ident.flags.append("born-outside-entry")
+    lk.ended = [a, b]
+    lk._stitch()
+    assert len(lk.ended) == 2 and "stitched" not in a.ident.flags
+
+
 def test_a_track_lost_while_tangled_can_stay_where_its_person_hides(store):
     """B stands beside A (0.45 m apart). As B is hidden, B's last skeletons are half made of A's parts and slide
     0.25 m toward A: the filter leaves them with a velocity toward A. With `tangled_coast_damp` 0 for one who
