@@ -206,6 +206,16 @@ class ReviewWindow(QMainWindow):
         self._update_status()
         return True
 
+    def _release_claim(self) -> None:
+        """Closing the window hands the open visit back to the queue at once (else colleagues wait for the claim to
+        lapse); what was decided or corrected on it stays. A visit someone else holds is left alone."""
+        if self.key is None:
+            return
+        try:
+            self.db.release(self.key, self.reviewer)
+        except InputError as e:  # the database went away: the claim lapses on its own
+            self.say(str(e))
+
     def _scene_for(self, view: Any) -> VisitScene | None:
         rec, run = Path(view.recording_path), Path(view.run_path)
         k = str(rec)
@@ -550,6 +560,7 @@ class ReviewWindow(QMainWindow):
     # -- closing ----------------------------------------------------------------------------------
     def closeEvent(self, e: QCloseEvent) -> None:  # noqa: N802 - Qt name
         self.player.pause()
+        self._release_claim()
         if self.rview is not None:
             self.rview.close_view()
         if self.job is not None:

@@ -352,6 +352,24 @@ def test_demo_review_step_headless(tmp_path, fixture_dirs, capsys):
         assert len(d.queue()) == 2
 
 
+def test_closing_the_window_hands_the_open_visit_back_to_the_queue(qtbot, db):
+    """Ana closes the workstation on a visit she claimed and did not decide: it is free for a colleague at once
+    (audited as a release), not blocked until the claim lapses. A visit bo holds, opened read-only, stays his."""
+    w = make_window(qtbot, db, "ana")
+    w.next_visit()
+    mine = w.key
+    others = [q.key for q in db.queue() if q.key != mine]
+    assert others and db.claim(others[0], "bo")
+    assert [q.claimed_by for q in db.queue(include_claimed=True) if q.key == mine] == ["ana"]
+    w.close()
+    assert [q.claimed_by for q in db.queue(include_claimed=True) if q.key == mine] == [None]
+    assert "release" in [a.action for a in db.audit_log(mine)]
+    w2 = make_window(qtbot, db, "ana")
+    assert w2.open_visit(others[0])
+    w2.close()
+    assert [q.claimed_by for q in db.queue(include_claimed=True) if q.key == others[0]] == ["bo"]
+
+
 def test_closing_a_window_leaves_no_timer_behind(qtbot, db):
     """A timer armed by a window must die with it: one that fired into a deleted grid raised 'Signal source has
     been deleted' in whichever test ran the event loop next (flaky in CI)."""
