@@ -298,11 +298,16 @@ def _hand_over_views(viewer: ProductViewer, m: Meeting) -> HandOverViews:
     after it (the receiver's holds it, hand drawn back): the cart weighs every reading by all four views
     (Cart.hand_over_alternatives). Where the two hands meet both are in one crop, so that moment says little."""
     side = _hand_sides(m)
-    fit_of = _fit_of(m)
+    either = m.kind == "facing" and FACING_BOTH_HANDS
 
-    def views(party: str, when: str, skus: list[str]) -> np.ndarray | None:
-        f = fit_of(viewer, *side[party], m.t, HELD_BEFORE_S if when == "before" else HELD_AFTER_S, skus)
-        return None if f is None else np.exp(f)
+    def views(party: str, when: str, skus: list[str]) -> list[np.ndarray | None]:
+        track, hand = side[party]
+        out: list[np.ndarray | None] = []
+        for dt in HELD_BEFORE_S if when == "before" else HELD_AFTER_S:
+            seen = [np.asarray(p, float) for h in (("left", "right") if either else (hand,))
+                    if (p := viewer(m.t + dt, track, h, skus)) is not None]
+            out.append(np.max(seen, axis=0) if seen else None)  # either hand: each product from the hand it fits
+        return out
     return views
 
 

@@ -302,17 +302,19 @@ def test_three_reaches_need_the_units_to_be_there(tiny_store_dir):
 
 def test_a_receivers_own_item_in_hand_is_not_read_as_passed_the_other_way(tiny_store_dir):
     """Seed 106's misread, by hand. v0 carries chips and cola and gives v1 the chips; v1 carries two waters, one
-    in its receiving hand all along. Views over [chips, cola, water]: v0's hand before shows nothing (the
-    viewer's empty value, 0.02 each), after (0.3, 0.4, 0.3) (v1's hand still near); v1's before water (0.1,
-    0.1, 0.8), after chips (0.6, 0.2, 0.2). The old reading ('the product in the giver's hand before, the
-    receiver's after', times how much it moved) had water from v1 to v0 at 0.94. Each reading against all
-    four views (on top 0.7, cubed for the three moments of a view; prior: either party 1/2, then its units):
-      chips v0 -> v1: 0.02 x (0.7 x 0.6 + 0.3 x (0.2 + 0.2 + 0.6) / 3 = 0.52) x cola 0.4 x water 0.8
-        = 0.003328, cubed 3.686e-8, x 1/4 = 9.215e-9;
-      cola v0 -> v1: 0.02 x (0.7 x 0.2 + 0.3 x 0.6 / 3 = 0.2) x chips 0.3 x 0.8 = 0.00096, cubed x 1/4 = 2.212e-10;
-      water v1 -> v0: 0.8 x (0.7 x 0.3 + 0.3 x 1.0 / 3 = 0.31) x water 0.2 x (v0 before: 0.02)
-        = 0.000992, cubed x 1/2 = 4.881e-10.
-    Chips passed at 0.95 x 9.215 / 9.924 = 0.882."""
+    in its receiving hand all along. Views over [chips, cola, water], the same at each of three moments: v0's hand
+    before looks empty (every candidate at the viewer's floor, 0.02), after (0.3, 0.4, 0.3) (v1's hand still
+    near); v1's before water (0.1, 0.1, 0.8), after chips (0.6, 0.2, 0.2). The old reading ('the product in the
+    giver's hand before, the receiver's after', times how much it moved) had water from v1 to v0 at 0.94. Each
+    reading against all four views, per moment (on top 0.7; a held hand looks empty 0.3 of the time, and shows
+    what it holds 0.7; prior: either party 1/2, then its units):
+      chips v0 -> v1: 0.3 x 0.7 (0.7 x 0.6 + 0.3 x (0.2 + 0.2 + 0.6) / 3 = 0.52) x 0.7 x cola 0.4 x 0.7 x water 0.8
+        = 0.017123, cubed 5.0206e-6, x 1/4 = 1.2551e-6;
+      cola v0 -> v1: 0.3 x 0.7 (0.7 x 0.2 + 0.3 x 0.6 / 3 = 0.2) x 0.7 x chips 0.3 x 0.56 = 0.0049392, cubed x 1/4
+        = 3.0124e-8;
+      water v1 -> v0: 0.7 x 0.8 x 0.7 (0.7 x 0.3 + 0.3 x 1.0 / 3 = 0.31) x 0.7 x water 0.2 x (v0 before: 0.3)
+        = 0.0051038, cubed x 1/2 = 6.6475e-8.
+    Chips passed at 0.95 x 1.2551 / 1.3517 = 0.882."""
     from engine.cart import VIEW_FLOOR
 
     cart = _bare_cart(tiny_store_dir, 2)
@@ -321,14 +323,14 @@ def test_a_receivers_own_item_in_hand_is_not_read_as_passed_the_other_way(tiny_s
     seen = {("v0", "before"): [VIEW_FLOOR] * 3, ("v0", "after"): [0.3, 0.4, 0.3],
             ("v1", "before"): [0.1, 0.1, 0.8], ("v1", "after"): [0.6, 0.2, 0.2]}
 
-    def views(party: str, when: str, skus: list[str]) -> np.ndarray:
+    def views(party: str, when: str, skus: list[str]) -> list[np.ndarray]:
         assert skus == ["sku-chips", "sku-cola", "sku-water"]
-        return np.array(seen[(party, when)])
+        return [np.array(seen[(party, when)])] * 3
 
     alts = cart.clone().hand_over_alternatives("v0", "v1", 0.95, views)
     got = {(g, r, sku): p for g, r, sku, p in alts}
-    assert got[("v0", "v1", "sku-chips")] == pytest.approx(0.95 * 9.215 / 9.924, abs=2e-3)
-    assert got[("v1", "v0", "sku-water")] == pytest.approx(0.95 * 0.4881 / 9.924, abs=2e-3)
+    assert got[("v0", "v1", "sku-chips")] == pytest.approx(0.95 * 1.2551 / 1.3517, abs=2e-3)
+    assert got[("v1", "v0", "sku-water")] == pytest.approx(0.95 * 0.066475 / 1.3517, abs=2e-3)
     tr = cart.hand_over(20.0, "v0", "v1", 0.95, views)
     assert (tr.giver, tr.receiver, tr.sku) == ("v0", "v1", "sku-chips")
     assert dict(cart.carrying["v0"]) == {"sku-cola": 1}
@@ -600,16 +602,19 @@ def test_a_hand_over_the_view_cannot_tell_is_read_from_what_the_giver_does_after
 def test_a_facing_meeting_reads_the_product_from_either_hand(tiny_store_dir):
     """Seed 110's meeting, by hand. v0 gives v1 a cola; v1 holds its own chips in its left hand all along. The
     skeleton says both held out their left hand (at a facing meeting the wrists never met, so that is a guess):
-    v0's left hand shows nothing (EMPTY_P 0.02), its right the cola before (chips 0.05, cola 0.95) and nothing
-    after; v1's left shows chips (0.95, 0.05) before and after, its right nothing before and the cola after
-    (0.1, 0.9). A facing meeting's views take each product from the hand that fits it best: v0 before (0.05,
-    0.95), after (0.02, 0.02); v1 before (0.95, 0.05), after (0.95, 0.9). Each reading against the four views
-    (on top 0.7; cubed; prior 1/2 each):
-      cola v0 -> v1: 0.95 x (0.7 x 0.9 + 0.3 x 1.85 / 2 = 0.9075) x (empty) 0.02 x 0.95 = 0.016380, cubed 4.395e-6;
-      chips v1 -> v0: 0.95 x 0.02 x (empty) 0.02 x cola 0.95 = 0.000361, cubed 4.70e-11.
-    Held-out left hands only (a meeting of hands): v0 (0.02, 0.02) both times, v1 (0.95, 0.05) both times:
-      cola: 0.02 x (0.7 x 0.05 + 0.3 x 1.0 / 2 = 0.185) x 0.02 x 0.95 = 7.03e-5, cubed 3.474e-13;
-      chips: 0.95 x 0.02 x 0.02 x 0.02 = 7.6e-6, cubed 4.39e-16.
+    v0's left hand looks empty (EMPTY_P 0.02), its right shows the cola before (chips 0.05, cola 0.95) and looks
+    empty after; v1's left shows chips (0.95, 0.05) before and after, its right looks empty before and shows the
+    cola after (0.1, 0.9). A facing meeting's views take each product from the hand it fits best: v0 before (0.05,
+    0.95), after empty; v1 before (0.95, 0.05), after (0.95, 0.9). Per moment (three alike; on top 0.7; a held
+    hand looks empty 0.3 of the time, an empty one 0.8, and names one of the 2 candidates at random otherwise;
+    prior 1/2 each):
+      cola v0 -> v1: 0.7 x 0.95 x 0.7 (0.7 x 0.9 + 0.3 x 1.85 / 2 = 0.9075) x 0.8 x 0.7 x 0.95 = 0.22474, cubed
+        0.011352;
+      chips v1 -> v0: 0.7 x 0.95 x (looks empty) 0.3 x (empty hand naming one) 0.2 / 2 x 0.7 x 0.95 = 0.013267,
+        cubed 2.3351e-6.
+    Held-out left hands only (a meeting of hands): v0 looks empty both times, v1 (0.95, 0.05) both times:
+      cola: 0.3 x 0.7 (0.7 x 0.05 + 0.3 x 1.0 / 2 = 0.185) x 0.8 x 0.7 x 0.95 = 0.020669, cubed 8.8296e-6;
+      chips: 0.7 x 0.95 x 0.3 x 0.1 x 0.3 = 0.005985, cubed 2.1438e-7.
     So both read the cola passed (the old reading from held-out hands had v1 'give' its chips), the facing one
     all but surely."""
     from engine.cart import VIEW_FLOOR
@@ -632,14 +637,14 @@ def test_a_facing_meeting_reads_the_product_from_either_hand(tiny_store_dir):
 
     tracks = {"v0": 0, "v1": 1}
     skus = ["sku-chips", "sku-cola"]
-    for kind, cola in (("facing", 4.395e-6 / (4.395e-6 + 4.70e-11)), ("hands", 3.474e-13 / (3.474e-13 + 4.39e-16))):
+    for kind, cola in (("facing", 0.011352 / (0.011352 + 2.3351e-6)), ("hands", 8.8296e-6 / (8.8296e-6 + 2.1438e-7))):
         m = Meeting(0, 1, 30.0, 0.4, (4.0, 3.0, 1.1), owners=("v0", "v1"), hands=("left", "left"), kind=kind)
         views = _hand_over_views(viewer, m)
         if kind == "facing":
-            assert views("v0", "before", skus) == pytest.approx([0.05, 0.95])
-            assert views("v1", "after", skus) == pytest.approx([0.95, 0.9])
+            assert [list(v) for v in views("v0", "before", skus)] == [[0.05, 0.95]] * 3
+            assert [list(v) for v in views("v1", "after", skus)] == [[0.95, 0.9]] * 3
         else:
-            assert views("v1", "after", skus) == pytest.approx([0.95, 0.05])
+            assert [list(v) for v in views("v1", "after", skus)] == [[0.95, 0.05]] * 3
         alts = cart.hand_over_alternatives("v0", "v1", 0.95, views, tracks)
         assert alts[0][:3] == ("v0", "v1", "sku-cola")
         assert alts[0][3] == pytest.approx(0.95 * cola, rel=1e-3)
