@@ -148,8 +148,8 @@ def _shows(moments: list[np.ndarray | None] | None, skus: list[str], units: Coun
     return like
 
 
-def _explains(seen: dict[tuple[str, str], "list[np.ndarray | None] | None"], skus: list[str], hands: dict[str, Counter[str]],
-              g: str, r: str, sku: str) -> float:
+def _explains(seen: dict[tuple[str, str], "list[np.ndarray | None] | None"], skus: list[str],
+              hands: dict[str, Counter[str]], g: str, r: str, sku: str) -> float:
     """Likelihood of the four views of a meeting if sku passed from g to r (see hand_over_alternatives)."""
     g_after, r_after = Counter(hands[g]), Counter(hands[r])
     g_after[sku] -= min(1.0, g_after[sku])
