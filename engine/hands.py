@@ -172,6 +172,7 @@ FACING_MIN_S = 1.0  # stopped face to face at least this long
 FACING_SQUARE = 0.25  # |cos| between the shoulder line and the line between them: under it, square to each other
 FACING_REACH_M = 0.15  # at some moment each has a wrist this far out toward the other (floor plane, from the hips)
 FACING_TRAVEL_M = 0.1  # ... and each one's reach toward the other changes this much around the stop
+STOP_BREAK_S = 0.15  # a stop broken for no longer than this (one step at 7.5 Hz, at 5 Hz) is one stop
 
 
 def facing_meetings(run: Run) -> list[Meeting]:
@@ -204,8 +205,8 @@ def facing_meetings(run: Run) -> list[Meeting]:
             for b in range(a + 1, P):
                 gv = fl[:, b] - fl[:, a]
                 gap = np.linalg.norm(gv, axis=1)
-                ok = (gap > FACING_GAP_M[0]) & (gap < FACING_GAP_M[1]) & (speed[:, a] < STILL_MPS) \
-                    & (speed[:, b] < STILL_MPS)
+                ok = _bridged((gap > FACING_GAP_M[0]) & (gap < FACING_GAP_M[1]) & (speed[:, a] < STILL_MPS)
+                              & (speed[:, b] < STILL_MPS), max(1, int(round(STOP_BREAK_S / max(step, 1e-3)))))
                 if not ok.any():
                     continue
                 u = gv / np.where(gap > 1e-6, gap, 1.0)[:, None]
@@ -334,6 +335,17 @@ def _floor_speed(run: Run) -> np.ndarray:
     f = run.floor.astype(float)
     dt = (run.t[hi] - run.t[lo]).astype(float)
     return np.linalg.norm(f[hi] - f[lo], axis=2) / np.where(dt > 0, dt, np.inf)[:, None]
+
+
+def _bridged(mask: np.ndarray, k: int) -> np.ndarray:
+    """The mask with each run of at most k False steps between two True ones set True: one step of a standing
+    person's floor point jittering over the walking speed does not end a stop."""
+    out = mask.copy()
+    runs = _runs(mask)
+    for (_, e0), (s1, _) in zip(runs, runs[1:]):
+        if s1 - e0 <= k:
+            out[e0:s1] = True
+    return out
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

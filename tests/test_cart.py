@@ -999,6 +999,32 @@ def test_two_people_stopped_face_to_face_reaching_are_a_meeting_though_their_han
     assert hand_meetings(queue) == []
 
 
+def test_a_facing_stop_broken_by_single_steps_of_floor_jitter_is_one_stop():
+    """Seed 135's missed hand-over, by hand: the stop of the test above, but A's floor point jitters 0.14 m at
+    frames 5 and 11 (the feet of a standing person, badly triangulated). Measured over 0.4 s, A then 'walks' at
+    0.35 m/s (over STILL_MPS 0.3) at frames 4, 6, 10 and 12: as still stretches, frames 0-3, 5, 7-9, 11 and 13-19,
+    none both a second long and reaching, so no meeting. Single steps like these are bridged (STOP_BREAK_S): one
+    stop, one facing meeting at t 1.2 s as before. Two steps over the speed (a real step) still end a stop."""
+    from engine.hands import _bridged, hand_meetings
+
+    def arm(x, out, sign):
+        w = (x + sign * out, -0.18, 1.0)
+        return w, ((w[0] + x) / 2, w[1], 1.2)
+
+    a_hang, a_out, b_hang, b_out = arm(0.0, 0.0, 1), arm(0.0, 0.3, 1), arm(0.9, 0.0, -1), arm(0.9, 0.3, -1)
+
+    def reach(k):
+        on = 6 <= k <= 12
+        return {(0, "right"): a_out if on else a_hang, (1, "left"): b_out if on else b_hang}
+
+    jitter = _two_standing(reach, gap=0.9)
+    jitter.floor[[5, 11], 0, 0] += 0.14
+    ms = hand_meetings(jitter)
+    assert [(m.a, m.b, m.kind, m.t) for m in ms] == [(0, 1, "facing", pytest.approx(1.2))]
+    still = np.array([1, 1, 0, 1, 0, 0, 1, 1], bool)
+    assert _bridged(still, 1).tolist() == [True] * 4 + [False] * 2 + [True] * 2
+
+
 def test_two_who_stop_side_by_side_then_turn_to_each_other_and_reach_are_a_facing_meeting():
     """Worked by hand. A and B stand still 0.9 m apart for 4 s (20 frames at 5 Hz). For frames 0-9 their shoulder
     lines lie along the line between them (|cos| 1: side by side, as in a queue); from frame 10 they stand square
