@@ -227,12 +227,9 @@ def test_a_run_processed_again_into_its_folder_refreshes_what_nobody_touched(tmp
     db.close()
 
 
-def test_a_run_processed_again_without_a_visit_drops_it_unless_someone_touched_it(tmp_path, review_run):
+def _drops_a_vanished_visit(db, run: Path) -> None:
     """Process rewrote the folder and two of its visits are gone (tracks joined, say): the untouched one leaves
     the database with its lines, audited; the claimed one stays as the reviewer has it."""
-    run = tmp_path / "run"
-    shutil.copytree(review_run[1], run)
-    db = open_db(tmp_path / "drop.db")
     keys = db.ingest_run(run)
     assert len(keys) >= 3
     claimed, dropped = keys[0], keys[-1]
@@ -253,6 +250,19 @@ def test_a_run_processed_again_without_a_visit_drops_it_unless_someone_touched_i
                                                     Event.visit_id.is_not(None))).all()
     assert db.ingest_run(run) == []
     db.close()
+
+
+def test_a_run_processed_again_without_a_visit_drops_it_unless_someone_touched_it(tmp_path, review_run):
+    run = tmp_path / "run"
+    shutil.copytree(review_run[1], run)
+    _drops_a_vanished_visit(open_db(tmp_path / "drop.db"), run)
+
+
+@needs_pg
+def test_postgresql_a_run_processed_again_without_a_visit_drops_it(pg_url, tmp_path, review_run):
+    run = tmp_path / "run"
+    shutil.copytree(review_run[1], run)
+    _drops_a_vanished_visit(open_db(pg_url), run)
 
 
 # -- queue and claims -----------------------------------------------------------------------------------------
