@@ -18,7 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from data.recording import Recording
 from engine.evidence import Evidence
-from engine.visit_confidence import expected_calibration_error
+from engine.visit_confidence import chance_ece, expected_calibration_error
 
 MATCH_S = 1.0
 HAND_OVER_MATCH_S = 2.5  # the engine places a meeting where the hands reach furthest, up to ~0.5 s off the exchange
@@ -93,6 +93,7 @@ class CartReport:
             "auto_exact": float(np.mean([v.exact for v in auto])) if auto else float("nan"),
             "auto_wrong": sum(not v.exact for v in auto),
             "ece": expected_calibration_error(conf, right),
+            "ece_chance": chance_ece(conf)[0],
             "hand_overs": self.hand_overs_truth, "hand_overs_found": self.hand_overs_found,
             "hand_overs_right": self.hand_overs_right, "hand_overs_false": self.hand_overs_false,
         }
@@ -238,7 +239,8 @@ def format_cart_lines(c: dict) -> list[str]:
         f"  receipts exact {c['receipt_exact']:.3f} of {c['visits']} visits   item F1 {c['item_f1']:.3f}   "
         f"overcharge {c['overcharge_cents'] / 100:.2f}   undercharge {c['undercharge_cents'] / 100:.2f}",
         f"  review rate {c['review_rate']:.3f}   auto-charged exact {c['auto_exact']:.4f} "
-        f"({c['auto_wrong']} wrong)   ECE {c['ece']:.3f}",
+        f"({c['auto_wrong']} wrong)   ECE {c['ece']:.3f} (a calibrated engine: {c.get('ece_chance', float('nan')):.3f}"
+        f" by chance on as many visits)",
         "  risk-coverage: " + "  ".join(f"{cv:.0%}@{th:.3f}->{acc:.3f}" for cv, th, acc in c["risk_coverage"]),
     ]
     for v in c["visit_rows"]:

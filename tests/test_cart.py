@@ -196,6 +196,20 @@ def test_calibration_threshold_keeps_auto_charged_receipts_exact():
     assert expected_calibration_error(np.array([1.0, 0.0]), np.array([True, False])) == 0.0
 
 
+def test_a_calibrated_engine_has_an_ece_by_chance_on_few_visits():
+    """By hand: two visits at confidence 0.5, each right half the time: both right (1/4) or both wrong (1/4)
+    gives ECE 0.5, one of each (1/2) gives 0, so 0.25 on average; visits the engine is sure of (1.0) are right,
+    ECE 0. On the cart benchmark's spread of confidences, 157 visits give about 0.07 and 1,000 under 0.03."""
+    from engine.visit_confidence import chance_ece
+
+    mean, p90 = chance_ece(np.array([0.5, 0.5]), draws=4000)
+    assert mean == pytest.approx(0.25, abs=0.02) and p90 == pytest.approx(0.5)
+    assert chance_ece(np.ones(5)) == (0.0, 0.0)
+    rng = np.random.default_rng(1)
+    assert 0.05 < chance_ece(rng.beta(1.55, 0.56, 157))[0] < 0.09
+    assert chance_ece(rng.beta(1.55, 0.56, 1000))[0] < 0.03
+
+
 def test_fitted_calibration_ranks_risky_visits_lower():
     rng = np.random.default_rng(0)
     risks, right = [], []
