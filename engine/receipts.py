@@ -295,8 +295,10 @@ def _passing_ratio(viewer: ProductViewer, m: Meeting, cart: Cart) -> float | Non
 
 def _hand_over_views(viewer: ProductViewer, m: Meeting) -> HandOverViews:
     """What each party's meeting hand shows before the meeting (the giver's still holds the item at rest) and
-    after it (the receiver's holds it, hand drawn back): the cart weighs every reading by all four views
-    (Cart.hand_over_alternatives). Where the two hands meet both are in one crop, so that moment says little."""
+    after it (the receiver's holds it, hand drawn back), one view per moment of HELD_BEFORE_S / HELD_AFTER_S:
+    the cart weighs every reading by all four (Cart.hand_over_alternatives). At a facing meeting each moment
+    takes each product from whichever hand fits it better (`_fit_of`). Where the two hands meet both are in one
+    crop, so that moment says little and is not looked at."""
     side = _hand_sides(m)
     either = m.kind == "facing" and FACING_BOTH_HANDS
 
