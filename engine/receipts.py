@@ -243,10 +243,15 @@ def _either_hand_fit(viewer: ProductViewer, track: int, hand: str, t: float, off
     return np.max(fits, axis=0) if fits else None
 
 
+def _reads_either_hand(m: Meeting) -> bool:
+    """Whether a meeting's product is read from either hand of each party: at a facing meeting, whose wrists never
+    met (which arm reached is the skeleton's guess, and a misplaced wrist looks empty); else the hand held out."""
+    return m.kind == "facing" and FACING_BOTH_HANDS
+
+
 def _fit_of(m: Meeting) -> Callable[..., np.ndarray | None]:
-    """How a meeting's hands are read: the hand each held out, or either hand for a facing meeting, whose wrists
-    never met (which arm reached is the skeleton's guess, and a misplaced wrist looks empty)."""
-    return _either_hand_fit if m.kind == "facing" and FACING_BOTH_HANDS else _held_fit
+    """How a meeting's hands are read over a few moments (`_reads_either_hand`)."""
+    return _either_hand_fit if _reads_either_hand(m) else _held_fit
 
 
 def _hand_sides(m: Meeting) -> dict[str | None, tuple[int, str]]:
@@ -297,10 +302,10 @@ def _hand_over_views(viewer: ProductViewer, m: Meeting) -> HandOverViews:
     """What each party's meeting hand shows before the meeting (the giver's still holds the item at rest) and
     after it (the receiver's holds it, hand drawn back), one view per moment of HELD_BEFORE_S / HELD_AFTER_S:
     the cart weighs every reading by all four (Cart.hand_over_alternatives). At a facing meeting each moment
-    takes each product from whichever hand fits it better (`_fit_of`). Where the two hands meet both are in one
-    crop, so that moment says little and is not looked at."""
+    takes each product from whichever hand fits it better (`_reads_either_hand`). Where the two hands meet both
+    are in one crop, so that moment says little and is not looked at."""
     side = _hand_sides(m)
-    either = m.kind == "facing" and FACING_BOTH_HANDS
+    either = _reads_either_hand(m)
 
     def views(party: str, when: str, skus: list[str]) -> list[np.ndarray | None]:
         track, hand = side[party]

@@ -840,7 +840,7 @@ class Linker:
                 tail = self._own_look(a, last=True)
                 for j, b in enumerate(new):
                     n = _kept_before(a, b.times[0], cfg.stitch_overlap_s)
-                    if n == 0 or b is a:
+                    if n == 0:  # (also keeps a track from its own samples)
                         continue
                     gap = b.times[0] - a.times[n - 1]
                     if not 0 < gap <= cfg.stitch_s:

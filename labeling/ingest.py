@@ -72,9 +72,7 @@ def ingest_run(s: Session, run_dir: Path, now: datetime, actor: str = "ingest") 
                 mine[v.visit] = old.id
                 continue
             # another run's visit, or this run's processed again into the same folder: the engine's new word
-            s.execute(delete(ReceiptLine).where(ReceiptLine.visit_id == old.id))
-            s.execute(delete(VisitReason).where(VisitReason.visit_id == old.id))
-            s.execute(update(Event).where(Event.visit_id == old.id).values(visit_id=None))
+            _clear_engine_word(s, old.id)
             action = "refresh_visit" if old.run_id == row.id else "replace_visit"
             visit = old
         else:
@@ -140,12 +138,18 @@ def _drop_vanished(s: Session, row: EngineRun, existing: dict[str, Visit], keys:
     for key, old in existing.items():
         if key in keys or old.run_id != row.id or _touched(s, old):
             continue
-        s.execute(update(Event).where(Event.visit_id == old.id).values(visit_id=None))
-        s.execute(delete(ReceiptLine).where(ReceiptLine.visit_id == old.id))
-        s.execute(delete(VisitReason).where(VisitReason.visit_id == old.id))
+        _clear_engine_word(s, old.id)
         audit(s, now, actor, "drop_visit", "visit", old.id, old.id,
               detail={"key": f"{old.recording.key}/{key}", "run": row.path})
         s.delete(old)
+
+
+def _clear_engine_word(s: Session, visit_id: int) -> None:
+    """An untouched visit's receipt lines and reasons go and its events are unlinked, before a run's new word
+    replaces them or the visit itself goes."""
+    s.execute(delete(ReceiptLine).where(ReceiptLine.visit_id == visit_id))
+    s.execute(delete(VisitReason).where(VisitReason.visit_id == visit_id))
+    s.execute(update(Event).where(Event.visit_id == visit_id).values(visit_id=None))
 
 
 def _unchanged(s: Session, old: Visit, v) -> bool:  # noqa: ANN001 (engine.evidence's visit)
