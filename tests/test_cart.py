@@ -980,6 +980,24 @@ def test_hands_that_part_for_a_moment_within_one_hand_over_are_one_meeting():
     assert [(m.a, m.b, m.t) for m in ms] == [(0, 1, pytest.approx(1.4))]
 
 
+def _facing_arm(x: float, out: float, sign: int):
+    """(wrist, elbow) of an arm on the y -0.18 side of a person at x, reaching `out` m toward the other (sign)."""
+    w = (x + sign * out, -0.18, 1.0)  # A's right hand and B's left are both on the y -0.18 side
+    return w, ((w[0] + x) / 2, w[1], 1.2)
+
+
+def _facing_reach(first: int, last: int):
+    """wrists(k) for _two_standing at gap 0.9: A's right and B's left hang (0 m out) and reach 0.3 m toward the
+    other for frames first..last."""
+    a_hang, a_out = _facing_arm(0.0, 0.0, 1), _facing_arm(0.0, 0.3, 1)
+    b_hang, b_out = _facing_arm(0.9, 0.0, -1), _facing_arm(0.9, 0.3, -1)
+
+    def reach(k: int) -> dict:
+        on = first <= k <= last
+        return {(0, "right"): a_out if on else a_hang, (1, "left"): b_out if on else b_hang}
+    return reach
+
+
 def test_two_people_stopped_face_to_face_reaching_are_a_meeting_though_their_hands_never_meet():
     """Worked by hand. A and B stand still 0.9 m apart, square to each other. A's right and B's left wrist hang
     (at the hips: 0 m out) and reach out to 0.3 m toward the other for frames 6-12 (hands 0.3 m apart: more
@@ -991,17 +1009,7 @@ def test_two_people_stopped_face_to_face_reaching_are_a_meeting_though_their_han
     from data.world import L_SHOULDER, R_SHOULDER
     from engine.hands import hand_meetings
 
-    def arm(x, out, sign):
-        w = (x + sign * out, -0.18, 1.0)  # A's right hand and B's left are both on the y -0.18 side
-        return w, ((w[0] + x) / 2, w[1], 1.2)
-
-    a_hang, a_out = arm(0.0, 0.0, 1), arm(0.0, 0.3, 1)
-    b_hang, b_out, b_carry = arm(0.9, 0.0, -1), arm(0.9, 0.3, -1), arm(0.9, 0.2, -1)
-
-    def reach(k, b_rest=b_hang):
-        on = 6 <= k <= 12
-        return {(0, "right"): a_out if on else a_hang, (1, "left"): b_out if on else b_rest}
-
+    reach, b_carry = _facing_reach(6, 12), _facing_arm(0.9, 0.2, -1)
     ms = hand_meetings(_two_standing(reach, gap=0.9))
     assert [(m.a, m.b, m.kind, m.hands) for m in ms] == [(0, 1, "facing", ("right", "left"))]
     assert ms[0].t == pytest.approx(1.2) and ms[0].distance_m == pytest.approx(0.3)
@@ -1021,17 +1029,7 @@ def test_a_facing_stop_broken_by_single_steps_of_floor_jitter_is_one_stop():
     stop, one facing meeting at t 1.2 s as before. Two steps over the speed (a real step) still end a stop."""
     from engine.hands import _bridged, hand_meetings
 
-    def arm(x, out, sign):
-        w = (x + sign * out, -0.18, 1.0)
-        return w, ((w[0] + x) / 2, w[1], 1.2)
-
-    a_hang, a_out, b_hang, b_out = arm(0.0, 0.0, 1), arm(0.0, 0.3, 1), arm(0.9, 0.0, -1), arm(0.9, 0.3, -1)
-
-    def reach(k):
-        on = 6 <= k <= 12
-        return {(0, "right"): a_out if on else a_hang, (1, "left"): b_out if on else b_hang}
-
-    jitter = _two_standing(reach, gap=0.9)
+    jitter = _two_standing(_facing_reach(6, 12), gap=0.9)
     jitter.floor[[5, 11], 0, 0] += 0.14
     ms = hand_meetings(jitter)
     assert [(m.a, m.b, m.kind, m.t) for m in ms] == [(0, 1, "facing", pytest.approx(1.2))]
@@ -1050,15 +1048,7 @@ def test_two_who_stop_side_by_side_then_turn_to_each_other_and_reach_are_a_facin
     from data.world import L_SHOULDER, R_SHOULDER
     from engine.hands import hand_meetings
 
-    def arm(x, out, sign):
-        w = (x + sign * out, -0.18, 1.0)
-        return w, ((w[0] + x) / 2, w[1], 1.2)
-
-    a_hang, a_out, b_hang, b_out = arm(0.0, 0.0, 1), arm(0.0, 0.3, 1), arm(0.9, 0.0, -1), arm(0.9, 0.3, -1)
-
-    def reach(k):
-        on = 12 <= k <= 17
-        return {(0, "right"): a_out if on else a_hang, (1, "left"): b_out if on else b_hang}
+    reach = _facing_reach(12, 17)
 
     def side_by_side(run, frames):
         for p, x in enumerate((0.0, 0.9)):

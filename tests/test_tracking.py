@@ -633,23 +633,31 @@ def _body(key: int, samples: list[tuple[float, float, float]], look: np.ndarray,
     return b
 
 
+def _stitched_after(store, lost: list[tuple[float, float, float]], born: list[tuple[float, float, float]]):
+    """The offline stitch over two ended bodies in one look: a lost one born at the entry with `lost` samples, and
+    one born mid-floor with `born` samples that walked out. (linker, lost body, newborn body) after it."""
+    cfg = LinkerConfig()
+    lk = Linker(store, [], config=cfg)
+    red = np.array([1.0, 0.0, 0.0])
+    a = _body(1, lost, red, cfg)
+    a.end_reason = "lost"
+    a.ident.born_in_entry = True
+    b = _body(2, born, red, cfg)
+    b.end_reason = "exit"
+    b.ident.flags.append("born-outside-entry")
+    lk.ended = [a, b]
+    lk._stitch()
+    return lk, a, b
+
+
 def test_a_track_whose_last_step_took_a_neighbours_place_is_stitched_to_its_own_body_born_then(store):
     """Seed 10's jam, by hand. A walks (4.0, 2.0) -> (4.4, 2.0) from 8.0 to 9.0 s; at 9.2 s its last sample jumps 1 m
     to (5.4, 2.0), a neighbour's place (4.8 m/s: nobody walks that), and it is lost. At 9.2 s, where A was, a track
     is born mid-floor and walks on in A's looks. Its birth is not after A's last sample, so it used to keep a
     track of its own; now A's samples from that birth on (the neighbour's) go and A continues in it: one track,
     `stitched`, whose samples never visit (5.4, 2.0)."""
-    cfg = LinkerConfig()
-    lk = Linker(store, [], config=cfg)
-    red = np.array([1.0, 0.0, 0.0])
-    a = _body(1, [(8.0 + 0.2 * k, 4.0 + 0.1 * k, 2.0) for k in range(6)] + [(9.2, 5.4, 2.0)], red, cfg)
-    a.end_reason = "lost"
-    a.ident.born_in_entry = True
-    b = _body(2, [(9.2 + 0.2 * k, 4.5 + 0.1 * k, 2.0) for k in range(10)], red, cfg)
-    b.end_reason = "exit"
-    b.ident.flags.append("born-outside-entry")
-    lk.ended = [a, b]
-    lk._stitch()
+    lk, a, _ = _stitched_after(store, [(8.0 + 0.2 * k, 4.0 + 0.1 * k, 2.0) for k in range(6)] + [(9.2, 5.4, 2.0)],
+                               [(9.2 + 0.2 * k, 4.5 + 0.1 * k, 2.0) for k in range(10)])
     assert lk.ended == [a] and "stitched" in a.ident.flags and "born-outside-entry" not in a.ident.flags
     assert a.times == [8.0 + 0.2 * k for k in range(6)] + [9.2 + 0.2 * k for k in range(10)]
     assert [list(f) for f in a.floor[5:7]] == [[4.5, 2.0], [4.5, 2.0]]  # A's last own step, then its body reborn
@@ -659,17 +667,8 @@ def test_a_track_whose_last_step_took_a_neighbours_place_is_stitched_to_its_own_
 def test_a_track_that_ran_on_long_after_a_birth_is_not_stitched_to_it(store):
     """The same two, but A ran on 1.2 s past the birth (past stitch_overlap_s): two bodies at once, not one lost,
     so the newborn keeps its own track."""
-    cfg = LinkerConfig()
-    lk = Linker(store, [], config=cfg)
-    red = np.array([1.0, 0.0, 0.0])
-    a = _body(1, [(8.0 + 0.2 * k, 4.0 + 0.1 * k, 2.0) for k in range(12)], red, cfg)
-    a.end_reason = "lost"
-    a.ident.born_in_entry = True
-    b = _body(2, [(9.0 + 0.2 * k, 4.5 + 0.1 * k, 2.0) for k in range(10)], red, cfg)
-    b.end_reason = "exit"
-    b.ident.flags.append("born-outside-entry")
-    lk.ended = [a, b]
-    lk._stitch()
+    lk, a, _ = _stitched_after(store, [(8.0 + 0.2 * k, 4.0 + 0.1 * k, 2.0) for k in range(12)],
+                               [(9.0 + 0.2 * k, 4.5 + 0.1 * k, 2.0) for k in range(10)])
     assert len(lk.ended) == 2 and "stitched" not in a.ident.flags
 
 
