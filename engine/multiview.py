@@ -17,7 +17,9 @@ in every camera and returns one `Pose3D` per person:
 4. **Robust triangulation per joint.** With 3+ views every pair of views is a
    hypothesis (RANSAC over views, exhaustive since views are few), scored by
    the views that reproject within `inlier_rad` x focal pixels; the inliers
-   are re-triangulated by least squares weighted by score and 1/depth. Views
+   are re-triangulated by least squares weighted by score and 1/depth. An
+   elbow or wrist hypothesis farther from both of the person's shoulders than
+   an arm reaches is ruled out (`_gate_arms`). Views
    of a group that agree on too few joints are taken out of it. All people
    are fitted at once (arrays of people x cameras x joints).
 5. **Re-assignment.** Every detection then goes to the person whose fitted
@@ -321,6 +323,7 @@ def _fit_slots(fr: _Frame, slot: np.ndarray, vel: np.ndarray, cfg: MultiviewConf
         ok = valid[hp] & (err < thr[:, None])
         sc = np.where(ok, w[hp] * (1 - (np.where(ok, err, 0) / thr[:, None]) ** 2), 0).sum(1)  # (N, J)
         sc[~np.isfinite(Xh).all(-1)] = -1
+        _gate_arms(Xh, sc, hp, P)
         # best hypothesis per person and joint: pad into (P, Hmax, J)
         slot_h = np.zeros(len(hp), int)
         counts = np.zeros(P, int)
@@ -365,6 +368,30 @@ def _fit_slots(fr: _Frame, slot: np.ndarray, vel: np.ndarray, cfg: MultiviewConf
             np.minimum(np.sin(widest) / np.sin(np.radians(cfg.good_angle_deg)), 1.0)
     conf = np.where(good, conf, 0.0)
     return X, conf, res, inl
+
+
+ARM_REACH = ((L_ELBOW, 0.48), (R_ELBOW, 0.48), (L_WRIST, 0.9), (R_WRIST, 0.9))  # metres from a shoulder, at most
+
+
+def _gate_arms(Xh: np.ndarray, sc: np.ndarray, hp: np.ndarray, P: int) -> None:
+    """Rule out arm hypotheses no shoulder of that person can reach (in place: score -1).
+
+    A reaching wrist is often scored low by the network in the views that see it right and high in a
+    view that caught another arm; two such wrong rays meet somewhere, and that point can win on score
+    alone. Each person's shoulders, from their own best hypotheses, bound where its elbows and wrists
+    can be (either shoulder: views may not agree on the sides yet)."""
+    best = np.full((P, 2, 3), np.nan)
+    for i, j in enumerate((L_SHOULDER, R_SHOULDER)):
+        for p in range(P):
+            k = np.flatnonzero(hp == p)
+            if len(k) and sc[k, j].max() > 0:
+                best[p, i] = Xh[k[np.argmax(sc[k, j])], j]
+    sh = best[hp]  # (N, 2, 3)
+    for j, limit in ARM_REACH:
+        d = np.linalg.norm(Xh[:, None, j] - sh, axis=-1)  # (N, 2)
+        known = np.isfinite(d).any(1)
+        far = known & ~(np.fmin(d[:, 0], d[:, 1]) <= limit)
+        sc[far, j] = -1
 
 
 def _fit_many(fr: _Frame, views: list[list[int]], cfg: MultiviewConfig,
