@@ -48,7 +48,8 @@ the `Track`s.
   `finish()`. A coasting track's velocity decays by `coast_damp` per second
   (`tangled_coast_damp` while tangled, for one who stood before the loss:
   an experiment, off by default; docs/benchmarks.md, session 14). Gaps of up
-  to `fill_gap_s` between two sightings of a track
+  to `fill_gap_s` between two sightings of a track (`fill_still_s` where the
+  two are within `fill_still_m`: one who stood hidden among neighbours)
   are filled with floor positions on the line between them (joints unknown,
   confidence 0; listed in `gaps`): a person hidden for a second is there.
 - **Tangles.** Two tracks closer than `tangle_m` are tangled until they are
@@ -167,6 +168,8 @@ class LinkerConfig:
     relink_max_cost: float = 0.6
     fill_gap_s: float = 2.0  # a track's gaps up to this long get floor positions (straight line), joints unknown
     fill_speed_mps: float = 1.5  # ... when walking that line needs no more than this speed
+    fill_still_s: float = 5.0  # ... and up to this long when both ends are within fill_still_m: one who stood there
+    fill_still_m: float = 0.3
     stub_s: float = 3.0  # a track born at the entry and lost within this long, beside a mate, held a duplicate's place
     stitch_s: float = 10.0  # offline, a track lost mid-floor continues in one born mid-floor this soon after (0: off)
     stitch_max_cost: float = 1.2  # ... when their looks (the lost one's last, the new one's first) are this close
@@ -923,7 +926,8 @@ class Linker:
     def _fill_gaps(self, b: _Body) -> None:
         """Steps a track missed (occluded, merged with a neighbour) between two sightings: the person was there,
         so the floor position is drawn on the straight line between them; joints stay unknown (NaN, confidence 0).
-        Only gaps up to fill_gap_s whose line needs no more than fill_speed_mps; the gaps filled are kept on the
+        Only gaps up to fill_gap_s whose line needs no more than fill_speed_mps, or up to fill_still_s where the two
+        sightings are within fill_still_m (one who stood hidden among neighbours); the gaps filled are kept on the
         identity (`gaps`), so nobody mistakes them for sightings."""
         cfg = self.cfg
         steps = np.array(self.steps)
@@ -933,9 +937,10 @@ class Linker:
         new = []
         for i in np.flatnonzero(np.diff(T) > 1.5 / self.fps):
             t0, t1 = T[i], T[i + 1]
-            if t1 - t0 > cfg.fill_gap_s:
-                continue
             f0, f1 = b.floor[i], b.floor[i + 1]
+            still = np.linalg.norm(f1 - f0) <= cfg.fill_still_m
+            if t1 - t0 > (cfg.fill_still_s if still else cfg.fill_gap_s):
+                continue
             if np.linalg.norm(f1 - f0) > cfg.fill_speed_mps * (t1 - t0):
                 continue
             for t in steps[(steps > t0 + 1e-6) & (steps < t1 - 1e-6)]:

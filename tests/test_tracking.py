@@ -280,6 +280,25 @@ def test_short_gap_gets_floor_positions_not_joints(store):
     assert path  # (the truth path itself was recorded only where seen)
 
 
+def test_one_who_stood_hidden_for_longer_is_filled_where_they_stood(store):
+    """Standing at a shelf, hidden among neighbours for 3.5 s (longer than fill_gap_s), seen again where they
+    stood: every step of the gap has that floor position (joints unknown); without fill_still_s it is empty."""
+    w = Walker("x", [(0.5, 0.7, 3.0), (2.0, 3.0, 3.0), (8.0, 3.0, 3.0), (10.0, 7.3, 3.0)], 1.7, RED)
+    hidden = (3.0, 6.5)
+    for still_s, filled in ((5.0, True), (0.0, False)):
+        rng = np.random.default_rng(10)
+        tracks, _ = run(store, SCANS_AB[:1], [w], 10.5, rng, drop=lambda name, t: hidden[0] <= t < hidden[1],
+                        config=LinkerConfig(fill_still_s=still_s))
+        assert len(tracks) == 1
+        tr = tracks[0]
+        inside = (tr.times > hidden[0] + 0.1) & (tr.times < hidden[1] - 0.1)
+        assert inside.any() == filled
+        if filled:
+            assert inside.sum() >= int(3.2 * FPS)
+            assert np.isnan(tr.joints[inside]).all()
+            assert np.linalg.norm(tr.floor[inside] - [3.0, 3.0], axis=1).max() < 0.15
+
+
 def test_sharp_turn_at_5_hz_keeps_its_track(store):
     """A shopper walks briskly and turns back on the spot (forgot something); at 5 Hz the motion model overshoots
     by a third of a metre, and the second-chance gate around the last sighting keeps the track: no step missed,
