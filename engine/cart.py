@@ -19,7 +19,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from data.store import Bin, Catalog, Store
-from engine.hands import HandNear, hand_likelihood, hands_near
+from engine.hands import HandNear, hand_likelihood, hands_near, unseen_hands
 from engine.run import Run
 from engine.weight_hypotheses import count_loglik
 
@@ -466,6 +466,7 @@ class Cart:
     def read(self, ch: Change, view: ProductViewer | None = None, done: frozenset[int] = frozenset()) -> Reading:
         bins = self.store.bins_on(ch.sensor)
         near = hands_near(self.run, bins, ch.t0, ch.t1)
+        near = unseen_hands(self.run, bins, ch.t0, ch.t1, near)
         hyps, viewed, total = self._hypotheses(ch, near, view, done)
         r = Reading(ch, hyps, near, viewed=viewed, evidence=total)
         self.apply(r.best)

@@ -8,7 +8,7 @@ bin's box, zero inside, taken at its best over the reach window.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -75,6 +75,42 @@ def hands_near(run: Run, bins: list[Bin], t0: float, t1: float, max_m: float = 1
             path = [[round(float(run.t[k]), 3), *[round(float(v), 3) for v in J[n, p, w]]]
                     for n, k in enumerate(ks) if np.isfinite(J[n, p, w]).all()]
             out.append(HandNear(p, b.id, hand, d, float(run.t[ks[i]]), path))
+    return out
+
+
+UNSEEN_REACH_S = 0.3  # a shopper with no skeleton from this long before a change to this long after it ...
+UNSEEN_SEEN = 0.5  # ... (a skeleton at fewer than this share of those steps) ...
+UNSEEN_FLOOR_M = 0.8  # ... standing this near the bin (floor point to the bin's box, across the floor) ...
+UNSEEN_AS_M = 0.1  # ... may have reached in: scored as a hand this far from the bin
+
+
+def unseen_hands(run: Run, bins: list[Bin], t0: float, t1: float, near: list[HandNear]) -> list[HandNear]:
+    """`near` with the hands of shoppers hidden at the reach but standing at the bin.
+
+    A shopper reaching into a shelf behind others is often the one the cameras lose for exactly that
+    second (seen in two poor views: no skeleton), while a neighbour's hand a hand's breadth from the bin
+    is seen well and would take the item alone. Such a shopper's hand is scored as if UNSEEN_AS_M from the
+    bin (its hand at the window's edges, if nearer)."""
+    reach = (run.t >= t0 - UNSEEN_REACH_S) & (run.t <= t1 + UNSEEN_REACH_S)
+    if not reach.any():
+        return near
+    tm = 0.5 * (t0 + t1)
+    ki = int(np.argmin(np.abs(run.t - tm)))
+    seen = np.isfinite(run.joints[reach][..., 11:13, :]).all(-1).any(-1).mean(0)  # (P,)
+    out = list(near)
+    for j in np.flatnonzero(seen < UNSEEN_SEEN):
+        at = run.floor[ki, j]
+        if not np.isfinite(at).all():
+            continue
+        for b in bins:
+            lo, hi = np.asarray(b.min, float)[:2], np.asarray(b.max, float)[:2]
+            if float(np.linalg.norm(np.maximum(np.maximum(lo - at, 0.0), at - hi))) > UNSEEN_FLOOR_M:
+                continue
+            old = next((h for h in out if h.track == j and h.bin == b.id), None)
+            if old is None:
+                out.append(HandNear(int(j), b.id, "right", UNSEEN_AS_M, float(run.t[ki])))
+            elif old.distance_m > UNSEEN_AS_M:
+                out[out.index(old)] = replace(old, distance_m=UNSEEN_AS_M)
     return out
 
 

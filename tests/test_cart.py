@@ -1154,3 +1154,41 @@ def test_standing_still_reads_still_at_any_skeleton_rate():
         sp = _floor_speed(run)[2:-2]
         assert (sp[:, 0] < STILL_MPS).mean() >= still_share
         assert sp[:, 1] == pytest.approx(1.0)
+
+
+def test_a_shopper_hidden_at_the_reach_but_standing_at_the_bin_is_a_candidate_hand():
+    """Worked by hand. A bin x 1.0-1.4, y -0.2-0.2. A is seen throughout, its wrist 0.2 m short of the bin
+    (x 0.8). B has no skeleton from 1.7 s to 2.7 s (the change is 2.0-2.4 s, padded UNSEEN_REACH_S) and stands
+    at (0.5, 0.3): 0.51 m from the box across the floor, within UNSEEN_FLOOR_M. B's hand is scored as if
+    UNSEEN_AS_M (0.1 m) from the bin, so it outweighs A's (hand_likelihood 0.77 against 0.39); before the
+    reach B's wrist was 0.45 m away (0.54 for being late), and that is replaced. C, unseen too but 1.64 m off, and D, seen, add
+    nothing."""
+    from data.store import Bin
+    from engine.hands import UNSEEN_AS_M, hand_likelihood, hands_near, unseen_hands
+    from engine.run import Run, TrackInfo
+
+    hz, T = 5.0, 25
+    t = np.arange(T) / hz
+    b = Bin("B1", "S1", (1.0, -0.2, 0.9), (1.4, 0.2, 1.2), "cell-1", "sku-0001", 5)
+    J = np.full((T, 4, 17, 3), np.nan)
+    floor = np.array([[0.5, 0.0], [0.5, 0.3], [0.0, 1.5], [3.0, 3.0]])[None].repeat(T, 0)
+    for p in range(4):
+        J[:, p, :] = (*floor[0, p], 1.0)
+    J[:, 0, 9:11] = (0.8, 0.0, 1.0)  # A's wrists 0.2 m short of the bin, forearms across it
+    J[:, 0, 7:9] = (0.8, -0.2, 1.0)
+    J[:, 1, 9:11] = (0.55, 0.0, 1.0)  # B's 0.45 m short, seen only before and after the reach
+    J[:, 1, 7:9] = (0.55, 0.2, 1.0)
+    hidden = (t >= 1.6) & (t <= 2.8)
+    J[hidden, 1] = np.nan
+    J[hidden, 2] = np.nan
+    tracks = [TrackInfo(f"t{p}", f"acct-{p}", "shopper", p, True, True, 0.0, float(t[-1])) for p in range(4)]
+    run = Run(Path("."), {}, t, np.array([f"t{p}" for p in range(4)]), J, np.ones((T, 4, 17)), floor, tracks)
+    near = hands_near(run, [b], 2.0, 2.4)
+    # B's best: 0.45 m at 3.0 s, 0.7 s after the hand is deepest (2.3 s), late by 0.3 m/s x (0.7 - 0.4) s
+    assert {h.track: round(h.distance_m, 2) for h in near} == {0: 0.2, 1: 0.54}
+    got = {h.track: h.distance_m for h in unseen_hands(run, [b], 2.0, 2.4, near)}
+    assert got == {0: pytest.approx(0.2), 1: UNSEEN_AS_M}
+    assert hand_likelihood(got[1]) > 1.9 * hand_likelihood(got[0])
+    J[hidden, 1] = 0.0  # B seen at the reach: its own hand stands
+    J[hidden, 1, :, :2] = floor[0, 1]
+    assert {h.track: h.distance_m for h in unseen_hands(run, [b], 2.0, 2.4, near)}[1] == pytest.approx(0.54, abs=0.005)
