@@ -81,7 +81,8 @@ def hands_near(run: Run, bins: list[Bin], t0: float, t1: float, max_m: float = 1
 UNSEEN_REACH_S = 0.3  # a shopper with no skeleton from this long before a change to this long after it ...
 UNSEEN_SEEN = 0.5  # ... (a skeleton at fewer than this share of those steps) ...
 UNSEEN_FLOOR_M = 0.8  # ... standing this near the bin (floor point to the bin's box, across the floor) ...
-UNSEEN_AS_M = 0.1  # ... may have reached in: scored as a hand this far from the bin
+UNSEEN_AS_M = 0.1  # ... may have reached in: scored as a hand this far from the bin ...
+UNSEEN_CLEAR_M = 0.15  # ... unless a hand seen at the reach was this near it
 
 
 def unseen_hands(run: Run, bins: list[Bin], t0: float, t1: float, near: list[HandNear]) -> list[HandNear]:
@@ -90,7 +91,8 @@ def unseen_hands(run: Run, bins: list[Bin], t0: float, t1: float, near: list[Han
     A shopper reaching into a shelf behind others is often the one the cameras lose for exactly that
     second (seen in two poor views: no skeleton), while a neighbour's hand a hand's breadth from the bin
     is seen well and would take the item alone. Such a shopper's hand is scored as if UNSEEN_AS_M from the
-    bin (its hand at the window's edges, if nearer)."""
+    bin (its hand at the window's edges, if nearer), unless a hand seen at the reach was in the bin already
+    (within UNSEEN_CLEAR_M): then nothing is missing."""
     reach = (run.t >= t0 - UNSEEN_REACH_S) & (run.t <= t1 + UNSEEN_REACH_S)
     if not reach.any():
         return near
@@ -98,11 +100,14 @@ def unseen_hands(run: Run, bins: list[Bin], t0: float, t1: float, near: list[Han
     ki = int(np.argmin(np.abs(run.t - tm)))
     seen = np.isfinite(run.joints[reach][..., 11:13, :]).all(-1).any(-1).mean(0)  # (P,)
     out = list(near)
+    clear = {h.bin for h in near if h.distance_m <= UNSEEN_CLEAR_M and seen[h.track] >= UNSEEN_SEEN}
     for j in np.flatnonzero(seen < UNSEEN_SEEN):
         at = run.floor[ki, j]
         if not np.isfinite(at).all():
             continue
         for b in bins:
+            if b.id in clear:
+                continue
             lo, hi = np.asarray(b.min, float)[:2], np.asarray(b.max, float)[:2]
             if float(np.linalg.norm(np.maximum(np.maximum(lo - at, 0.0), at - hi))) > UNSEEN_FLOOR_M:
                 continue

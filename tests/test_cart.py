@@ -7,7 +7,7 @@ test_process.py.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -1161,8 +1161,9 @@ def test_a_shopper_hidden_at_the_reach_but_standing_at_the_bin_is_a_candidate_ha
     (x 0.8). B has no skeleton from 1.7 s to 2.7 s (the change is 2.0-2.4 s, padded UNSEEN_REACH_S) and stands
     at (0.5, 0.3): 0.51 m from the box across the floor, within UNSEEN_FLOOR_M. B's hand is scored as if
     UNSEEN_AS_M (0.1 m) from the bin, so it outweighs A's (hand_likelihood 0.77 against 0.39); before the
-    reach B's wrist was 0.45 m away (0.54 for being late), and that is replaced. C, unseen too but 1.64 m off, and D, seen, add
-    nothing."""
+    reach B's wrist was 0.45 m away (0.54 for being late), and that is replaced. C, unseen too but 1.64 m off,
+    and D, seen, add nothing. Had A's hand been 0.12 m from the bin (within UNSEEN_CLEAR_M), B would add
+    nothing either."""
     from data.store import Bin
     from engine.hands import UNSEEN_AS_M, hand_likelihood, hands_near, unseen_hands
     from engine.run import Run, TrackInfo
@@ -1189,6 +1190,8 @@ def test_a_shopper_hidden_at_the_reach_but_standing_at_the_bin_is_a_candidate_ha
     got = {h.track: h.distance_m for h in unseen_hands(run, [b], 2.0, 2.4, near)}
     assert got == {0: pytest.approx(0.2), 1: UNSEEN_AS_M}
     assert hand_likelihood(got[1]) > 1.9 * hand_likelihood(got[0])
+    A_in = [replace(h, distance_m=0.12) if h.track == 0 else h for h in near]  # A's hand in the bin: B adds nothing
+    assert {h.track: h.distance_m for h in unseen_hands(run, [b], 2.0, 2.4, A_in)}[1] == pytest.approx(0.54, abs=0.005)
     J[hidden, 1] = 0.0  # B seen at the reach: its own hand stands
     J[hidden, 1, :, :2] = floor[0, 1]
     assert {h.track: h.distance_m for h in unseen_hands(run, [b], 2.0, 2.4, near)}[1] == pytest.approx(0.54, abs=0.005)
