@@ -102,6 +102,8 @@ def unseen_hands(run: Run, bins: list[Bin], t0: float, t1: float, near: list[Han
     out = list(near)
     clear = {h.bin for h in near if h.distance_m <= UNSEEN_CLEAR_M and seen[h.track] >= UNSEEN_SEEN}
     for j in np.flatnonzero(seen < UNSEEN_SEEN):
+        if run.tracks[j].role == "associate":
+            continue  # staff stand hidden at shelves to restock; their hands reach for no receipt
         at = run.floor[ki, j]
         if not np.isfinite(at).all():
             continue

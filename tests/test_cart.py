@@ -1162,8 +1162,8 @@ def test_a_shopper_hidden_at_the_reach_but_standing_at_the_bin_is_a_candidate_ha
     at (0.5, 0.3): 0.51 m from the box across the floor, within UNSEEN_FLOOR_M. B's hand is scored as if
     UNSEEN_AS_M (0.1 m) from the bin, so it outweighs A's (hand_likelihood 0.77 against 0.39); before the
     reach B's wrist was 0.45 m away (0.54 for being late), and that is replaced. C, unseen too but 1.64 m off,
-    and D, seen, add nothing. Had A's hand been 0.12 m from the bin (within UNSEEN_CLEAR_M), B would add
-    nothing either."""
+    and D, seen, add nothing. Had A's hand been 0.12 m from the bin (within UNSEEN_CLEAR_M), or B been an
+    associate (staff stand hidden at shelves to restock), B would add nothing either."""
     from data.store import Bin
     from engine.hands import UNSEEN_AS_M, hand_likelihood, hands_near, unseen_hands
     from engine.run import Run, TrackInfo
@@ -1190,6 +1190,9 @@ def test_a_shopper_hidden_at_the_reach_but_standing_at_the_bin_is_a_candidate_ha
     got = {h.track: h.distance_m for h in unseen_hands(run, [b], 2.0, 2.4, near)}
     assert got == {0: pytest.approx(0.2), 1: UNSEEN_AS_M}
     assert hand_likelihood(got[1]) > 1.9 * hand_likelihood(got[0])
+    staff = Run(Path("."), {}, t, run.people, J, run.confidence, floor,
+                [replace(tr, role="associate") if tr.id == "t1" else tr for tr in tracks])
+    assert {h.track: h.distance_m for h in unseen_hands(staff, [b], 2.0, 2.4, near)}[1] == pytest.approx(0.54, abs=0.005)
     A_in = [replace(h, distance_m=0.12) if h.track == 0 else h for h in near]  # A's hand in the bin: B adds nothing
     assert {h.track: h.distance_m for h in unseen_hands(run, [b], 2.0, 2.4, A_in)}[1] == pytest.approx(0.54, abs=0.005)
     J[hidden, 1] = 0.0  # B seen at the reach: its own hand stands
