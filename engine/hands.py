@@ -85,6 +85,15 @@ UNSEEN_AS_M = 0.1  # ... may have reached in: scored as a hand this far from the
 UNSEEN_CLEAR_M = 0.15  # ... unless a hand seen at the reach was this near it
 
 
+def seen_at_reach(run: Run, t0: float, t1: float) -> np.ndarray:
+    """(P,) share of the steps from UNSEEN_REACH_S before a change (t0..t1) to UNSEEN_REACH_S after it at which each
+    track has a skeleton (its hips); under UNSEEN_SEEN it was unseen at the reach. All zero if no step is there."""
+    reach = (run.t >= t0 - UNSEEN_REACH_S) & (run.t <= t1 + UNSEEN_REACH_S)
+    if not reach.any():
+        return np.zeros(run.joints.shape[1])
+    return np.isfinite(run.joints[reach][..., 11:13, :]).all(-1).any(-1).mean(0)
+
+
 def unseen_hands(run: Run, bins: list[Bin], t0: float, t1: float, near: list[HandNear]) -> list[HandNear]:
     """`near` with the hands of shoppers hidden at the reach but standing at the bin.
 
@@ -93,12 +102,10 @@ def unseen_hands(run: Run, bins: list[Bin], t0: float, t1: float, near: list[Han
     is seen well and would take the item alone. Such a shopper's hand is scored as if UNSEEN_AS_M from the
     bin (its hand at the window's edges, if nearer), unless a hand seen at the reach was in the bin already
     (within UNSEEN_CLEAR_M): then nothing is missing."""
-    reach = (run.t >= t0 - UNSEEN_REACH_S) & (run.t <= t1 + UNSEEN_REACH_S)
-    if not reach.any():
+    if not ((run.t >= t0 - UNSEEN_REACH_S) & (run.t <= t1 + UNSEEN_REACH_S)).any():
         return near
-    tm = 0.5 * (t0 + t1)
-    ki = int(np.argmin(np.abs(run.t - tm)))
-    seen = np.isfinite(run.joints[reach][..., 11:13, :]).all(-1).any(-1).mean(0)  # (P,)
+    ki = int(np.argmin(np.abs(run.t - 0.5 * (t0 + t1))))
+    seen = seen_at_reach(run, t0, t1)
     out = list(near)
     clear = {h.bin for h in near if h.distance_m <= UNSEEN_CLEAR_M and seen[h.track] >= UNSEEN_SEEN}
     for j in np.flatnonzero(seen < UNSEEN_SEEN):
@@ -110,9 +117,8 @@ def unseen_hands(run: Run, bins: list[Bin], t0: float, t1: float, near: list[Han
         for b in bins:
             if b.id in clear:
                 continue
-            lo, hi = np.asarray(b.min, float)[:2], np.asarray(b.max, float)[:2]
-            if float(np.linalg.norm(np.maximum(np.maximum(lo - at, 0.0), at - hi))) > UNSEEN_FLOOR_M:
-                continue
+            if float(box_distance(at, np.asarray(b.min, float)[:2], np.asarray(b.max, float)[:2])) > UNSEEN_FLOOR_M:
+                continue  # (across the floor: the box's footprint)
             old = next((h for h in out if h.track == j and h.bin == b.id), None)
             if old is None:
                 out.append(HandNear(int(j), b.id, "right", UNSEEN_AS_M, float(run.t[ki])))

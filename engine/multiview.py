@@ -370,7 +370,9 @@ def _fit_slots(fr: _Frame, slot: np.ndarray, vel: np.ndarray, cfg: MultiviewConf
     return X, conf, res, inl
 
 
-ARM_REACH = ((L_ELBOW, 0.48), (R_ELBOW, 0.48), (L_WRIST, 0.9), (R_WRIST, 0.9))  # metres from a shoulder, at most
+# (elbow or wrist, metres from its shoulder at most): the bounds sanity checks them by
+ARM_REACH = tuple((b, hi) for a, b, _, hi in LIMB_BONES if a in (L_SHOULDER, R_SHOULDER)) + \
+    tuple((b, hi) for a, b, hi in REACH if a in (L_SHOULDER, R_SHOULDER))
 
 
 def _gate_arms(Xh: np.ndarray, sc: np.ndarray, hp: np.ndarray, P: int) -> None:

@@ -19,7 +19,7 @@ from data.recording import Recording, open_recording
 from engine.cart import (LEVEL_RANGE_G, NOBODY, SPLIT_JOIN_S, VIEW_FLOOR, Cart, HandOverViews, Hypothesis,
                          ProductViewer, Reading, Transfer)
 from engine.evidence import Alternative, Event, Evidence, LineEvidence, ReceiptLine, Visit
-from engine.hands import Meeting, box_distance, hand_meetings
+from engine.hands import UNSEEN_REACH_S, UNSEEN_SEEN, Meeting, box_distance, hand_meetings, seen_at_reach
 from engine.looks import PartyOwners
 from engine.run import Run, load_run
 from engine.visit_confidence import Calibration, VisitRisk, load_calibration
@@ -39,10 +39,8 @@ FACING_BOTH_HANDS = True  # a facing meeting's product is read from either hand 
 HAND_OVER_BRANCH = 0.5  # a hand-over reading this likely against the likeliest is followed as a branch of its own
 HAND_OVER_WAYS = 3  # at most this many readings of one hand-over are followed
 BEAM = 4  # branches kept: which reading of a hand-over was right shows in what the parties do after it
-BESIDE_M = 0.8  # a tracked shopper this near the taker, with no skeleton at the reach, may have been the taker
-BESIDE_PAD_S = 0.3  # ... unseen from this long before the change to this long after it
+BESIDE_M = 0.8  # a tracked shopper this near the taker, unseen at the reach (hands.seen_at_reach), may have been the taker
 BESIDE_LOOK_S = 4.0  # ... where last seen before or first seen after, within this long
-BESIDE_SEEN = 0.5  # (unseen: a skeleton at fewer than this share of the reach's time steps)
 
 
 @dataclass
@@ -329,13 +327,14 @@ def unseen_beside(run: Run, taker: int, t0: float, t1: float) -> list[int]:
     at = run.floor[ki, taker]
     if not np.isfinite(at).all():
         return []
-    reach = (run.t >= t0 - BESIDE_PAD_S) & (run.t <= t1 + BESIDE_PAD_S)
+    reach = (run.t >= t0 - UNSEEN_REACH_S) & (run.t <= t1 + UNSEEN_REACH_S)
     around = (run.t >= t0 - BESIDE_LOOK_S) & (run.t <= t1 + BESIDE_LOOK_S) & ~reach
+    seen_share = seen_at_reach(run, t0, t1)
     out = []
     for j, tr in enumerate(run.tracks):
         if j == taker or not tr.t0 < tm < tr.t1:
             continue
-        if np.isfinite(run.joints[reach, j][..., 11:13, :]).all(-1).any(-1).mean() >= BESIDE_SEEN:
+        if seen_share[j] >= UNSEEN_SEEN:
             continue  # seen at the reach: association weighed their hands
         seen = np.flatnonzero(around & np.isfinite(run.floor[:, j]).all(-1))
         if len(seen) and np.min(np.linalg.norm(run.floor[seen, j] - at, axis=-1)) < BESIDE_M:
