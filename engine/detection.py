@@ -46,6 +46,8 @@ apart) is split between them, cell by cell to the nearest, when each part shows 
 surface and a top of its own, away from the border and 0.3 m from the others' (half of one body
 has neither), and one part stands upright (a body bent over shows two low tops). A split part
 remembers its top, not its border-skewed middle, for the next frame.
+A hand in a bin is inside a shelf, not foreground, so the box stops short of a reaching arm;
+`reach_in_m` (off by default: measured in docs/benchmarks.md, issue 3, session 21) grows it over the arm.
 
 **Colour only** (`ColourDetector`, stateful; ~5-10 ms a frame). A per-pixel background
 (RGB, about 320 columns) is primed with the per-pixel median of frames spread over the
@@ -103,6 +105,10 @@ class DepthParams:
     memory_s: float = 0.5  # people found apart this long ago who now share one blob are split apart again (0: off)
     memory_sep_m: float = 0.3  # ... when they were this far apart, and each part's highest point is as far from the others'
     memory_upright_m: float = 1.5  # ... and one part is this tall (someone standing; a bent body's back is lower)
+    reach_near_m: float = 0.15  # a person's points this near a shelf (across the floor, within its height) ...
+    reach_out_m: float = 0.25  # ... and this much nearer it than their head and shoulders ...
+    reach_in_m: float = 0.0  # ... are an arm going in: the box takes them as if this much further in (0: off;
+    # 0.15 found the reaching wrist better in 2D but gave neighbours more false hands: docs/benchmarks.md, session 21)
 
 
 @dataclass
@@ -196,6 +202,7 @@ class DepthDetector:
         self._peak_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         self._away = p.away_m
         self._mem: tuple[float, np.ndarray] | None = None  # (t, floor points of the people found then)
+        self._shelves = np.array([[sh.min, sh.max] for sh in store.shelves], float).reshape(-1, 2, 3)
 
     def _intervals(self, d: np.ndarray, cosz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per pixel, depths (mm, exclusive) between which a point is foreground: (lo, hi) uint16."""
@@ -279,6 +286,8 @@ class DepthDetector:
             u, v = self._u[idx[sel]], self._v[idx[sel]]
             box = (int(u.min()), int(v.min()), int(min(u.max() + p.step, self.camera.width)),
                    int(min(v.max() + p.step, self.camera.height)))
+            if p.reach_in_m > 0:
+                box = self._with_reach(box, xyz[sel], z >= h - p.top_band_m)
             # the floor point under the head and shoulders (almost always in view from above), pushed
             # away from the camera by half a body: we see the near side of people
             top = sel[z >= h - p.top_band_m] if h >= p.upright_m else sel
@@ -294,6 +303,45 @@ class DepthDetector:
                                  np.array([fx, fy, 0.0]), float(round(h, 3))))
         self._mem = (float(t), np.array(found).reshape(-1, 2))
         return out
+
+    def _with_reach(self, box: tuple[int, int, int, int], pts: np.ndarray, upper: np.ndarray
+                    ) -> tuple[int, int, int, int]:
+        """The box grown over where an arm at a shelf goes in.
+
+        Points inside a shelf (and its margin) are not foreground, so a hand in a bin, with the end of its
+        forearm, is not in the blob: the box stops short of it, and so does the pose crop cut around the box (the
+        pose network was trained on boxes around all of the visible figure). A person's points within
+        `reach_near_m` of a shelf, across the floor, and `reach_out_m` nearer it than their head and shoulders
+        (`upper`: an arm held out, not a body standing close), are taken `reach_in_m` further in as well."""
+        p = self.p
+        if not len(self._shelves) or not len(pts):
+            return box
+        lo, hi = self._shelves[:, 0], self._shelves[:, 1]  # (S, 3)
+        P = pts.astype(float)
+        q = np.clip(P[:, None, :2], lo[None, :, :2], hi[None, :, :2])  # nearest footprint point (N, S, 2)
+        d = np.linalg.norm(q - P[:, None, :2], axis=-1)
+        s_near = np.argmin(np.where((P[:, None, 2] < lo[None, :, 2]) | (P[:, None, 2] > hi[None, :, 2]), np.inf, d),
+                           axis=1)  # the nearest shelf at the point's height
+        dn = d[np.arange(len(P)), s_near]
+        dn[(P[:, 2] < lo[s_near, 2]) | (P[:, 2] > hi[s_near, 2])] = np.inf
+        # how far the head and shoulders are from that shelf (across the floor, whatever their height)
+        body = np.array([np.median(d[upper, k]) if upper.any() else np.inf for k in range(len(lo))])[s_near]
+        near = (dn > 1e-6) & (dn <= p.reach_near_m) & (dn <= body - p.reach_out_m)
+        if not near.any():
+            return box
+        P = P[near]
+        direction = (q[near, s_near[near]] - P[:, :2]) / dn[near, None]
+        inside = P.copy()
+        inside[:, :2] += direction * (dn[near, None] + p.reach_in_m)
+        uv = self.camera.project(inside)
+        uv = uv[np.isfinite(uv).all(1)]
+        if not len(uv):
+            return box
+        W, H = self.camera.width, self.camera.height
+        x0, y0 = int(max(min(box[0], np.floor(uv[:, 0].min())), 0)), int(max(min(box[1], np.floor(uv[:, 1].min())), 0))
+        x1 = int(min(max(box[2], np.ceil(uv[:, 0].max()) + 1), W))
+        y1 = int(min(max(box[3], np.ceil(uv[:, 1].max()) + 1), H))
+        return x0, y0, x1, y1
 
     def _split_by_memory(self, labels: np.ndarray, n: int, occ_area: np.ndarray, top: np.ndarray, t: float
                          ) -> tuple[np.ndarray, int, dict[int, np.ndarray]]:
