@@ -11,7 +11,12 @@ from data.errors import InputError
 
 
 def refuse_non_empty(out: Path, overwrite: bool) -> None:
-    """An existing non-empty OUT is kept unless the user said --overwrite."""
+    """An existing non-empty OUT is kept unless the user said --overwrite. OUT may not be a symbolic link: the
+    finished directory replaces OUT itself (atomic_dir), which for a link would be neither the link nor where it
+    points; said before the work, not after it."""
+    out = Path(out)
+    if out.is_symlink():
+        raise InputError(f"{out}: is a symbolic link (to {out.readlink()}); give the directory itself or a new path")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise InputError(f"{out}: exists and is not empty (use --overwrite to replace it)")
 

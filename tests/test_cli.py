@@ -55,6 +55,21 @@ def test_existing_output_is_refused_without_overwrite(tmp_path):
     assert (out / "keep.txt").read_text() == "mine"
 
 
+def test_an_output_that_is_a_link_is_refused_before_the_work(tmp_path):
+    """The finished directory replaces OUT; a link there used to fail only at the end, with a traceback and the
+    work lost. Now it is refused at once, and what the link points to is untouched."""
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    (real / "keep.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.symlink_to(real)
+    f = tmp_path / "s.yaml"
+    f.write_text("format: walkout-scenario/1\nduration_s: 10\n")
+    msg = one_line_error(walkout("simulate", str(f), str(out), "--overwrite"))
+    assert "symbolic link" in msg and str(out) in msg
+    assert (real / "keep.txt").read_text() == "mine" and out.is_symlink()
+
+
 def test_bad_knob(tmp_path):
     assert "--crowding" in one_line_error(walkout("scenario", "--random", "--crowding", "3"))
 
