@@ -286,11 +286,12 @@ class DepthDetector:
             u, v = self._u[idx[sel]], self._v[idx[sel]]
             box = (int(u.min()), int(v.min()), int(min(u.max() + p.step, self.camera.width)),
                    int(min(v.max() + p.step, self.camera.height)))
+            upper = z >= h - p.top_band_m  # head and shoulders
             if p.reach_in_m > 0:
-                box = self._with_reach(box, xyz[sel], z >= h - p.top_band_m)
+                box = self._with_reach(box, xyz[sel], upper)
             # the floor point under the head and shoulders (almost always in view from above), pushed
             # away from the camera by half a body: we see the near side of people
-            top = sel[z >= h - p.top_band_m] if h >= p.upright_m else sel
+            top = sel[upper] if h >= p.upright_m else sel
             fx, fy = float(np.median(xyz[top, 0])), float(np.median(xyz[top, 1]))
             found.append(tuple(peaks[k]) if k in peaks else (fx, fy))  # (a split part's border drifts)
             dx, dy = fx - self.C[0], fy - self.C[1]
@@ -320,12 +321,11 @@ class DepthDetector:
         P = pts.astype(float)
         q = np.clip(P[:, None, :2], lo[None, :, :2], hi[None, :, :2])  # nearest footprint point (N, S, 2)
         d = np.linalg.norm(q - P[:, None, :2], axis=-1)
-        s_near = np.argmin(np.where((P[:, None, 2] < lo[None, :, 2]) | (P[:, None, 2] > hi[None, :, 2]), np.inf, d),
-                           axis=1)  # the nearest shelf at the point's height
-        dn = d[np.arange(len(P)), s_near]
-        dn[(P[:, 2] < lo[s_near, 2]) | (P[:, 2] > hi[s_near, 2])] = np.inf
+        at_height = np.where((P[:, None, 2] < lo[None, :, 2]) | (P[:, None, 2] > hi[None, :, 2]), np.inf, d)
+        s_near = np.argmin(at_height, axis=1)  # the nearest shelf at the point's height
+        dn = at_height[np.arange(len(P)), s_near]
         # how far the head and shoulders are from that shelf (across the floor, whatever their height)
-        body = np.array([np.median(d[upper, k]) if upper.any() else np.inf for k in range(len(lo))])[s_near]
+        body = (np.median(d[upper], axis=0) if upper.any() else np.full(len(lo), np.inf))[s_near]
         near = (dn > 1e-6) & (dn <= p.reach_near_m) & (dn <= body - p.reach_out_m)
         if not near.any():
             return box

@@ -85,10 +85,15 @@ UNSEEN_AS_M = 0.1  # ... may have reached in: scored as a hand this far from the
 UNSEEN_CLEAR_M = 0.15  # ... unless a hand seen at the reach was this near it
 
 
+def reach_steps(run: Run, t0: float, t1: float) -> np.ndarray:
+    """(T,) the run's steps from UNSEEN_REACH_S before a change (t0..t1) to UNSEEN_REACH_S after it: the reach."""
+    return (run.t >= t0 - UNSEEN_REACH_S) & (run.t <= t1 + UNSEEN_REACH_S)
+
+
 def seen_at_reach(run: Run, t0: float, t1: float) -> np.ndarray:
-    """(P,) share of the steps from UNSEEN_REACH_S before a change (t0..t1) to UNSEEN_REACH_S after it at which each
-    track has a skeleton (its hips); under UNSEEN_SEEN it was unseen at the reach. All zero if no step is there."""
-    reach = (run.t >= t0 - UNSEEN_REACH_S) & (run.t <= t1 + UNSEEN_REACH_S)
+    """(P,) share of the reach's steps (`reach_steps`) at which each track has a skeleton (its hips); under
+    UNSEEN_SEEN it was unseen at the reach. All zero if no step is there."""
+    reach = reach_steps(run, t0, t1)
     if not reach.any():
         return np.zeros(run.joints.shape[1])
     return np.isfinite(run.joints[reach][..., 11:13, :]).all(-1).any(-1).mean(0)
@@ -102,7 +107,7 @@ def unseen_hands(run: Run, bins: list[Bin], t0: float, t1: float, near: list[Han
     is seen well and would take the item alone. Such a shopper's hand is scored as if UNSEEN_AS_M from the
     bin (its hand at the window's edges, if nearer), unless a hand seen at the reach was in the bin already
     (within UNSEEN_CLEAR_M): then nothing is missing."""
-    if not ((run.t >= t0 - UNSEEN_REACH_S) & (run.t <= t1 + UNSEEN_REACH_S)).any():
+    if not reach_steps(run, t0, t1).any():
         return near
     ki = int(np.argmin(np.abs(run.t - 0.5 * (t0 + t1))))
     seen = seen_at_reach(run, t0, t1)

@@ -19,7 +19,7 @@ from data.recording import Recording, open_recording
 from engine.cart import (LEVEL_RANGE_G, NOBODY, SPLIT_JOIN_S, VIEW_FLOOR, Cart, HandOverViews, Hypothesis,
                          ProductViewer, Reading, Transfer)
 from engine.evidence import Alternative, Event, Evidence, LineEvidence, ReceiptLine, Visit
-from engine.hands import UNSEEN_REACH_S, UNSEEN_SEEN, Meeting, box_distance, hand_meetings, seen_at_reach
+from engine.hands import UNSEEN_SEEN, Meeting, box_distance, hand_meetings, reach_steps, seen_at_reach
 from engine.looks import PartyOwners
 from engine.run import Run, load_run
 from engine.visit_confidence import Calibration, VisitRisk, load_calibration
@@ -327,7 +327,7 @@ def unseen_beside(run: Run, taker: int, t0: float, t1: float) -> list[int]:
     at = run.floor[ki, taker]
     if not np.isfinite(at).all():
         return []
-    reach = (run.t >= t0 - UNSEEN_REACH_S) & (run.t <= t1 + UNSEEN_REACH_S)
+    reach = reach_steps(run, t0, t1)
     around = (run.t >= t0 - BESIDE_LOOK_S) & (run.t <= t1 + BESIDE_LOOK_S) & ~reach
     seen_share = seen_at_reach(run, t0, t1)
     out = []

@@ -938,10 +938,10 @@ class Linker:
         for i in np.flatnonzero(np.diff(T) > 1.5 / self.fps):
             t0, t1 = T[i], T[i + 1]
             f0, f1 = b.floor[i], b.floor[i + 1]
-            still = np.linalg.norm(f1 - f0) <= cfg.fill_still_m
-            if t1 - t0 > (cfg.fill_still_s if still else cfg.fill_gap_s):
+            apart = np.linalg.norm(f1 - f0)
+            if t1 - t0 > (cfg.fill_still_s if apart <= cfg.fill_still_m else cfg.fill_gap_s):
                 continue
-            if np.linalg.norm(f1 - f0) > cfg.fill_speed_mps * (t1 - t0):
+            if apart > cfg.fill_speed_mps * (t1 - t0):
                 continue
             for t in steps[(steps > t0 + 1e-6) & (steps < t1 - 1e-6)]:
                 w = (t - t0) / (t1 - t0)
